@@ -1,0 +1,32 @@
+//! The demo application built into `ferrovex serve`. Tests and users rely on these function
+//! names and contracts, so they stay stable:
+//!
+//! - `messages:list` `{channel?}`, `messages:send` `{channel?, author, body}`,
+//!   `messages:page` `{channel?, paginationOpts}`
+//! - `counter:get` `{name?}`, `counter:increment` `{name?, by?: int64}`
+//! - `demo:echo` `{value}`, `demo:failAfterWrite` `{channel?}`
+
+mod counter;
+mod demo;
+mod messages;
+
+use ferrovex_engine::App;
+use ferrovex_store::{Schema, TableDef};
+
+/// The demo schema.
+pub fn schema() -> Schema {
+    Schema::new()
+        .table(
+            "messages",
+            TableDef::default().index("by_channel", ["channel"]),
+        )
+        .table("counters", TableDef::default().index("by_name", ["name"]))
+}
+
+/// The demo application.
+pub fn app() -> App {
+    let app = App::new(schema());
+    let app = messages::register(app);
+    let app = counter::register(app);
+    demo::register(app)
+}

@@ -1,0 +1,86 @@
+//! The committer: the one thread that runs write transactions, fed by a bounded channel.
+//!
+//! Every mutation, from every transport, is a job on this channel, so writes are serialized
+//! and a mutation's reads and writes happen in one transaction: serializable by construction.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use ferrovex_store::{Persistence, StoreError, Timestamp, WriteTxn};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::error::EngineError;
+
+/// Most write jobs waiting for the committer; senders wait when it is full.
+pub const COMMIT_QUEUE: usize = 1024;
+
+/// What a job decided after running against the transaction.
+pub(crate) struct JobEnd {
+    /// Commit (true) or roll back (false).
+    pub(crate) commit: bool,
+    /// Called with the commit timestamp (or the commit error, or `Ok(None)` on rollback).
+    pub(crate) finish: Box<dyn FnOnce(Result<Option<Timestamp>, StoreError>) + Send>,
+}
+
+/// A write job: runs inside the transaction (or learns it could not be opened).
+pub(crate) type Job = Box<dyn FnOnce(Result<&mut dyn WriteTxn, StoreError>) -> JobEnd + Send>;
+
+/// Handle to the committer thread.
+pub(crate) struct Committer {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Committer {
+    /// Starts the committer thread.
+    pub(crate) fn start(persistence: Arc<dyn Persistence>) -> Result<Committer, EngineError> {
+        let (tx, mut rx) = mpsc::channel::<Job>(COMMIT_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("ferrovex-committer".to_owned())
+            .spawn(move || {
+                while let Some(job) = rx.blocking_recv() {
+                    run_job(persistence.as_ref(), job);
+                }
+            })
+            .map_err(|e| {
+                EngineError::Store(StoreError::Backend(format!("cannot start committer: {e}")))
+            })?;
+        Ok(Committer {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues a job; fails once shutdown began.
+    pub(crate) async fn submit(&self, job: Job) -> Result<(), EngineError> {
+        let tx = self.tx.lock().clone().ok_or(EngineError::ShuttingDown)?;
+        tx.send(job).await.map_err(|_| EngineError::ShuttingDown)
+    }
+
+    /// Stops accepting jobs, runs the queued ones and joins the thread.
+    pub(crate) fn shutdown(&self) {
+        drop(self.tx.lock().take());
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run_job(persistence: &dyn Persistence, job: Job) {
+    let mut txn = match persistence.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => {
+            let end = job(Err(e));
+            (end.finish)(Ok(None));
+            return;
+        }
+    };
+    let end = job(Ok(txn.as_mut()));
+    if end.commit {
+        (end.finish)(txn.commit().map(Some));
+    } else {
+        drop(txn);
+        (end.finish)(Ok(None));
+    }
+}

@@ -1,0 +1,459 @@
+//! The database API functions use: `ctx.db.get`, `ctx.db.query(..)`, and in mutations
+//! `insert`, `patch`, `replace` and `delete`. Every read is recorded in the read set, every
+//! write in the write set.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ferrovex_store::{
+    Clock, Document, DocumentId, IdGenerator, IndexDef, KeyRange, Order, ReadTxn, Schema,
+    TableName, WriteTxn,
+};
+use ferrovex_values::{Value, to_value, validate_field_name};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+use crate::range::IndexRange;
+use crate::readset::{ReadSet, WriteSet};
+
+/// Most documents one execution may read.
+pub const MAX_DOCUMENTS_READ: usize = 32_768;
+/// Most documents one mutation may write.
+pub const MAX_DOCUMENTS_WRITTEN: usize = 8_192;
+/// Largest stored document (its Convex JSON), as in Convex.
+pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+/// Largest page of a paginated query.
+pub const MAX_PAGE_SIZE: usize = 8_192;
+/// Rows fetched from storage per round trip while scanning.
+const SCAN_BATCH: usize = 256;
+
+/// The smallest key greater than `key`.
+fn key_successor(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+/// Bookkeeping shared by the reader and writer views of one transaction.
+pub(crate) struct TxnState {
+    pub(crate) schema: Arc<Schema>,
+    pub(crate) reads: ReadSet,
+    pub(crate) documents_read: usize,
+}
+
+impl TxnState {
+    pub(crate) fn new(schema: Arc<Schema>) -> TxnState {
+        TxnState {
+            schema,
+            reads: ReadSet::default(),
+            documents_read: 0,
+        }
+    }
+
+    fn count_reads(&mut self, n: usize) -> Result<(), EngineError> {
+        self.documents_read += n;
+        if self.documents_read > MAX_DOCUMENTS_READ {
+            return Err(EngineError::LimitExceeded(format!(
+                "a function may read at most {MAX_DOCUMENTS_READ} documents"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn user_table(name: &str) -> Result<TableName, EngineError> {
+    TableName::parse(name).ok_or_else(|| {
+        EngineError::BadDatabaseCall(format!(
+            "invalid table name {name:?}: use letters, digits and _, starting with a letter"
+        ))
+    })
+}
+
+fn get_recorded(
+    txn: &mut dyn ReadTxn,
+    state: &mut TxnState,
+    id: &DocumentId,
+) -> Result<Option<Document>, EngineError> {
+    state.reads.ids.insert(id.clone());
+    let doc = txn.get(id)?;
+    state.count_reads(usize::from(doc.is_some()))?;
+    Ok(doc)
+}
+
+/// Read access to the database, for queries.
+pub struct DatabaseReader<'a> {
+    pub(crate) txn: &'a mut dyn ReadTxn,
+    pub(crate) state: &'a mut TxnState,
+}
+
+impl DatabaseReader<'_> {
+    /// A document by id, or `None`.
+    pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, EngineError> {
+        get_recorded(self.txn, self.state, id)
+    }
+
+    /// Starts a query over `table` (by creation time unless an index is chosen).
+    pub fn query(&mut self, table: &str) -> Result<Query<'_>, EngineError> {
+        Query::new(self.txn, self.state, table)
+    }
+}
+
+/// Read-write access to the database, for mutations.
+pub struct DatabaseWriter<'a> {
+    pub(crate) txn: &'a mut dyn WriteTxn,
+    pub(crate) state: &'a mut TxnState,
+    pub(crate) writes: &'a mut WriteSet,
+    pub(crate) written: usize,
+    pub(crate) ids: &'a IdGenerator,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// Checks and converts user fields for storage.
+fn user_fields(value: Value) -> Result<std::collections::BTreeMap<String, Value>, EngineError> {
+    let Value::Object(fields) = value else {
+        return Err(EngineError::BadDatabaseCall(format!(
+            "a document must be an object, not {}",
+            value.type_name()
+        )));
+    };
+    for name in fields.keys() {
+        validate_field_name(name)?;
+        if name.starts_with('_') {
+            return Err(EngineError::BadDatabaseCall(format!(
+                "field {name:?} starts with '_', which is reserved for system fields"
+            )));
+        }
+    }
+    Ok(fields)
+}
+
+fn check_size(doc: &Document) -> Result<(), EngineError> {
+    let size = doc.to_value().to_convex_json().to_string().len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(EngineError::LimitExceeded(format!(
+            "document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+impl DatabaseWriter<'_> {
+    fn count_write(&mut self) -> Result<(), EngineError> {
+        self.written += 1;
+        if self.written > MAX_DOCUMENTS_WRITTEN {
+            return Err(EngineError::LimitExceeded(format!(
+                "a mutation may write at most {MAX_DOCUMENTS_WRITTEN} documents"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A document by id, or `None` (sees this mutation's own writes).
+    pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, EngineError> {
+        get_recorded(self.txn, self.state, id)
+    }
+
+    /// Starts a query over `table` (sees this mutation's own writes).
+    pub fn query(&mut self, table: &str) -> Result<Query<'_>, EngineError> {
+        Query::new(self.txn, self.state, table)
+    }
+
+    /// Inserts a document (an object of user fields) and returns its new `_id`.
+    pub fn insert<T: Serialize + ?Sized>(
+        &mut self,
+        table: &str,
+        value: &T,
+    ) -> Result<DocumentId, EngineError> {
+        let table = user_table(table)?;
+        self.insert_into(table, to_value(value)?)
+    }
+
+    /// Inserts into any table, including system tables (names starting with `_`).
+    pub(crate) fn insert_into(
+        &mut self,
+        table: TableName,
+        value: Value,
+    ) -> Result<DocumentId, EngineError> {
+        self.count_write()?;
+        let doc = Document {
+            id: self.ids.generate(self.clock),
+            table,
+            creation_time: self.txn.ts().as_millis_f64(),
+            fields: user_fields(value)?,
+        };
+        check_size(&doc)?;
+        self.txn.insert(&doc)?;
+        self.writes.record(&self.state.schema, None, Some(&doc));
+        Ok(doc.id)
+    }
+
+    fn existing(&mut self, id: &DocumentId) -> Result<Document, EngineError> {
+        self.txn
+            .get(id)?
+            .ok_or_else(|| EngineError::BadDatabaseCall(format!("document {id} does not exist")))
+    }
+
+    fn write_replacement(
+        &mut self,
+        old: Document,
+        fields: std::collections::BTreeMap<String, Value>,
+    ) -> Result<(), EngineError> {
+        self.count_write()?;
+        let new = Document {
+            fields,
+            ..old.clone()
+        };
+        check_size(&new)?;
+        self.txn.replace(&new)?;
+        self.writes
+            .record(&self.state.schema, Some(&old), Some(&new));
+        Ok(())
+    }
+
+    /// Shallow-merges the fields of `value` into the document.
+    pub fn patch<T: Serialize + ?Sized>(
+        &mut self,
+        id: &DocumentId,
+        value: &T,
+    ) -> Result<(), EngineError> {
+        let changes = user_fields(to_value(value)?)?;
+        let old = self.existing(id)?;
+        let mut fields = old.fields.clone();
+        fields.extend(changes);
+        self.write_replacement(old, fields)
+    }
+
+    /// Replaces all user fields of the document.
+    pub fn replace<T: Serialize + ?Sized>(
+        &mut self,
+        id: &DocumentId,
+        value: &T,
+    ) -> Result<(), EngineError> {
+        let fields = user_fields(to_value(value)?)?;
+        let old = self.existing(id)?;
+        self.write_replacement(old, fields)
+    }
+
+    /// Deletes the document.
+    pub fn delete(&mut self, id: &DocumentId) -> Result<(), EngineError> {
+        self.count_write()?;
+        let old = self.txn.delete(id).map_err(|e| match e {
+            ferrovex_store::StoreError::NotFound(_) => {
+                EngineError::BadDatabaseCall(format!("document {id} does not exist"))
+            }
+            other => other.into(),
+        })?;
+        self.writes.record(&self.state.schema, Some(&old), None);
+        Ok(())
+    }
+}
+
+/// Options of a paginated query, as sent by clients (`{numItems, cursor}`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaginationOpts {
+    /// Page size.
+    pub num_items: i64,
+    /// `null` for the first page, else a `continueCursor` from the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// One page, as returned to clients (`{page, isDone, continueCursor}`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaginationResult<T = Document> {
+    /// The documents of this page.
+    pub page: Vec<T>,
+    /// Whether the query has no more results after this page.
+    pub is_done: bool,
+    /// Pass this as `cursor` to get the next page.
+    pub continue_cursor: String,
+}
+
+/// A query under construction: table, index range, order.
+pub struct Query<'a> {
+    txn: &'a mut dyn ReadTxn,
+    state: &'a mut TxnState,
+    index: IndexDef,
+    range: KeyRange,
+    order: Order,
+}
+
+impl<'a> Query<'a> {
+    fn new(
+        txn: &'a mut dyn ReadTxn,
+        state: &'a mut TxnState,
+        table: &str,
+    ) -> Result<Query<'a>, EngineError> {
+        let table = TableName::parse(table)
+            .or_else(|| table.starts_with('_').then(|| TableName::system(table)))
+            .ok_or_else(|| EngineError::BadDatabaseCall(format!("invalid table name {table:?}")))?;
+        let index = state
+            .schema
+            .index(&table, ferrovex_store::CREATION_TIME_INDEX)
+            .ok_or_else(|| EngineError::BadDatabaseCall("no creation-time index".to_owned()))?;
+        Ok(Query {
+            txn,
+            state,
+            index,
+            range: KeyRange::all(),
+            order: Order::Asc,
+        })
+    }
+
+    /// Uses index `name`, restricted by `range` (`|q| q.eq("channel", "general")`).
+    pub fn with_index(
+        mut self,
+        name: &str,
+        range: impl FnOnce(IndexRange) -> IndexRange,
+    ) -> Result<Self, EngineError> {
+        let index = self
+            .state
+            .schema
+            .index(&self.index.table, name)
+            .ok_or_else(|| {
+                EngineError::BadDatabaseCall(format!(
+                    "table {} has no index {name:?} in the schema",
+                    self.index.table
+                ))
+            })?;
+        self.range = range(IndexRange::default()).to_key_range(name, &index.fields)?;
+        self.index = index;
+        Ok(self)
+    }
+
+    /// Sets the order (ascending by default).
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Reads up to `limit` entries, recording the part of the range actually covered: the whole
+    /// range when it was exhausted, else only up to the last key read.
+    fn scan(&mut self, limit: Option<usize>) -> Result<Vec<Document>, EngineError> {
+        if limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let index_id = self.index.id();
+        let mut out = Vec::new();
+        let mut remaining = self.range.clone();
+        let mut last_key: Option<Vec<u8>> = None;
+        let mut exhausted = false;
+        loop {
+            let want = limit.map_or(SCAN_BATCH, |l| (l - out.len()).min(SCAN_BATCH));
+            if want == 0 {
+                break;
+            }
+            let batch = self.txn.scan(&index_id, &remaining, self.order, want)?;
+            self.state.count_reads(batch.len())?;
+            let short = batch.len() < want;
+            if let Some(last) = batch.last() {
+                match self.order {
+                    Order::Asc => remaining.start = key_successor(&last.key),
+                    Order::Desc => remaining.end = Some(last.key.clone()),
+                }
+                last_key = Some(last.key.clone());
+            }
+            out.extend(batch.into_iter().map(|e| e.document));
+            if short {
+                exhausted = true;
+                break;
+            }
+        }
+        let covered = match (exhausted, last_key) {
+            (false, Some(key)) => match self.order {
+                Order::Asc => KeyRange {
+                    start: self.range.start.clone(),
+                    end: Some(key_successor(&key)),
+                },
+                Order::Desc => KeyRange {
+                    start: key,
+                    end: self.range.end.clone(),
+                },
+            },
+            _ => self.range.clone(),
+        };
+        self.state.reads.add_range(index_id, covered);
+        Ok(out)
+    }
+
+    /// Every matching document.
+    pub fn collect(mut self) -> Result<Vec<Document>, EngineError> {
+        self.scan(None)
+    }
+
+    /// The first `n` matching documents.
+    pub fn take(mut self, n: usize) -> Result<Vec<Document>, EngineError> {
+        self.scan(Some(n))
+    }
+
+    /// The first matching document, if any.
+    pub fn first(mut self) -> Result<Option<Document>, EngineError> {
+        Ok(self.scan(Some(1))?.into_iter().next())
+    }
+
+    /// The only matching document; more than one is an error.
+    pub fn unique(mut self) -> Result<Option<Document>, EngineError> {
+        let mut docs = self.scan(Some(2))?;
+        if docs.len() > 1 {
+            return Err(EngineError::BadDatabaseCall(format!(
+                "unique() found more than one document in {}",
+                self.index.id()
+            )));
+        }
+        Ok(docs.pop())
+    }
+
+    /// One page of results after `opts.cursor`.
+    pub fn paginate(mut self, opts: &PaginationOpts) -> Result<PaginationResult, EngineError> {
+        let n = usize::try_from(opts.num_items)
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                EngineError::BadDatabaseCall(format!(
+                    "numItems must be between 1 and {MAX_PAGE_SIZE}, got {}",
+                    opts.num_items
+                ))
+            })?;
+        let after = match opts.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| {
+                EngineError::BadDatabaseCall("invalid pagination cursor".to_owned())
+            })?),
+        };
+        if let Some(after) = &after {
+            match self.order {
+                Order::Asc => {
+                    let start = key_successor(after);
+                    if start > self.range.start {
+                        self.range.start = start;
+                    }
+                }
+                Order::Desc => {
+                    if self.range.end.as_ref().is_none_or(|e| after < e) {
+                        self.range.end = Some(after.clone());
+                    }
+                }
+            }
+        }
+        // Fetch one extra entry to learn whether this is the last page.
+        let mut docs = self.scan(Some(n + 1))?;
+        let is_done = docs.len() <= n;
+        docs.truncate(n);
+        let continue_cursor = match docs.last() {
+            Some(last) => {
+                let key = ferrovex_store::index::index_key(&self.index, last);
+                URL_SAFE_NO_PAD.encode(key)
+            }
+            None => opts.cursor.clone().unwrap_or_default(),
+        };
+        Ok(PaginationResult {
+            page: docs,
+            is_done,
+            continue_cursor,
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! `ferrovex bench`: measures storage, engine and HTTP API latency on this machine, against a
+//! fresh in-process deployment in a temporary directory, and prints a Markdown report.
+//! The load generator runs in the same process on loopback, so on a 2-core box the figures
+//! include its own CPU cost.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrovex_engine::{Engine, FunctionKind, FunctionPath};
+use ferrovex_store::{
+    Document, IdGenerator, IndexDef, KeyRange, Order, Persistence, SystemClock, TableName,
+};
+use ferrovex_store_sqlite::{Durability, SqlitePersistence};
+use ferrovex_values::Value;
+
+use crate::client::HttpClient;
+use crate::serve::{ServeArgs, start};
+
+/// Flags of `ferrovex bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Seconds of the concurrent HTTP load phase.
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    /// Keep-alive connections in the concurrent HTTP phase.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Operations per sequential latency measurement.
+    #[arg(long, default_value_t = 5000)]
+    pub iterations: usize,
+}
+
+/// Latency summary of one measurement.
+struct Stats {
+    n: usize,
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort_unstable();
+        let n = samples.len().max(1);
+        let at = |q: f64| {
+            samples
+                .get(((n as f64 * q) as usize).min(n - 1))
+                .copied()
+                .unwrap_or_default()
+        };
+        let total: Duration = samples.iter().sum();
+        Stats {
+            n: samples.len(),
+            p50: at(0.50),
+            p99: at(0.99),
+            mean: total / u32::try_from(n).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn row(&self, name: &str) -> String {
+        format!(
+            "| {name} | {} | {:.1} µs | {:.1} µs | {:.1} µs |",
+            self.n,
+            micros(self.p50),
+            micros(self.p99),
+            micros(self.mean)
+        )
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn time<F: FnMut() -> anyhow::Result<()>>(n: usize, mut f: F) -> anyhow::Result<Stats> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f()?;
+        samples.push(t.elapsed());
+    }
+    Ok(Stats::of(samples))
+}
+
+/// Storage-level measurements on a raw SQLite persistence.
+fn storage(dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<String>> {
+    let p = SqlitePersistence::open(dir, Durability::Normal, Arc::new(SystemClock))?;
+    let table = TableName::system("items");
+    let by_group = IndexDef {
+        table: table.clone(),
+        name: "by_group".into(),
+        fields: vec!["group".into()],
+    };
+    p.open_indexes(std::slice::from_ref(&by_group))?;
+    let ids = IdGenerator::default();
+    let mut all = Vec::new();
+    let mut w = p.begin_write()?;
+    for i in 0..10_000i64 {
+        let doc = Document {
+            id: ids.generate(&SystemClock),
+            table: table.clone(),
+            creation_time: w.ts().as_millis_f64(),
+            fields: [
+                ("group".to_owned(), Value::Int64(i % 100)),
+                (
+                    "body".to_owned(),
+                    Value::from(format!("item number {i} with some text")),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        w.insert(&doc)?;
+        all.push(doc.id);
+    }
+    w.commit()?;
+    let mut rows = Vec::new();
+    let mut k = 0usize;
+    let point = time(n, || {
+        k = (k + 7919) % all.len();
+        let mut r = p.begin_read()?;
+        anyhow::ensure!(r.get(&all[k])?.is_some());
+        Ok(())
+    })?;
+    rows.push(point.row("store: point read by id (snapshot + get)"));
+    let mut g = 0i64;
+    let range = time(n, || {
+        g = (g + 37) % 100;
+        let mut prefix = Vec::new();
+        ferrovex_values::key::encode_key_value(&Value::Int64(g), &mut prefix);
+        let mut r = p.begin_read()?;
+        let got = r.scan(&by_group.id(), &KeyRange::prefix(prefix), Order::Asc, 1000)?;
+        anyhow::ensure!(got.len() == 100, "expected 100 rows, got {}", got.len());
+        Ok(())
+    })?;
+    rows.push(range.row("store: index range read, 100 documents"));
+    let commit = time(n, || {
+        let mut w = p.begin_write()?;
+        let doc = Document {
+            id: ids.generate(&SystemClock),
+            table: table.clone(),
+            creation_time: w.ts().as_millis_f64(),
+            fields: [("group".to_owned(), Value::Int64(1000))]
+                .into_iter()
+                .collect(),
+        };
+        w.insert(&doc)?;
+        w.commit()?;
+        Ok(())
+    })?;
+    rows.push(commit.row("store: single-document insert commit"));
+    Ok(rows)
+}
+
+async fn engine_rows(engine: &Engine, n: usize) -> anyhow::Result<Vec<String>> {
+    let inc = FunctionPath::parse("counter:increment")?;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let out = engine
+            .run(
+                FunctionKind::Mutation,
+                &inc,
+                Value::object([("name", "bench")]),
+            )
+            .await;
+        samples.push(t.elapsed());
+        anyhow::ensure!(out.result.is_ok(), "mutation failed");
+    }
+    let mut rows =
+        vec![Stats::of(samples).row("engine: counter:increment mutation (read + write + commit)")];
+    let get = FunctionPath::parse("counter:get")?;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let out = engine
+            .run(
+                FunctionKind::Query,
+                &get,
+                Value::object([("name", "bench")]),
+            )
+            .await;
+        samples.push(t.elapsed());
+        anyhow::ensure!(out.result.is_ok(), "query failed");
+    }
+    rows.push(Stats::of(samples).row("engine: counter:get query"));
+    Ok(rows)
+}
+
+async fn http_rows(url: &str, args: &BenchArgs) -> anyhow::Result<Vec<String>> {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "path": "counter:get", "args": [{"name": "bench"}], "format": "convex_encoded_json"
+    }))?;
+    let query_url = format!("{url}/api/query");
+    let client = HttpClient::new(1);
+    for _ in 0..200 {
+        client.post_json(&query_url, body.clone()).await?;
+    }
+    let mut samples = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        let (status, _) = client.post_json(&query_url, body.clone()).await?;
+        samples.push(t.elapsed());
+        anyhow::ensure!(status == 200);
+    }
+    let mut rows = vec![Stats::of(samples).row("http: POST /api/query counter:get, 1 connection")];
+    let mut_body = serde_json::to_vec(&serde_json::json!({
+        "path": "counter:increment", "args": [{"name": "bench-http"}], "format": "convex_encoded_json"
+    }))?;
+    let mut_url = format!("{url}/api/mutation");
+    let mut samples = Vec::with_capacity(args.iterations / 2);
+    for _ in 0..args.iterations / 2 {
+        let t = Instant::now();
+        let (status, _) = client.post_json(&mut_url, mut_body.clone()).await?;
+        samples.push(t.elapsed());
+        anyhow::ensure!(status == 200);
+    }
+    rows.push(Stats::of(samples).row("http: POST /api/mutation counter:increment, 1 connection"));
+
+    let deadline = Instant::now() + Duration::from_secs(args.duration_secs);
+    let mut tasks = Vec::new();
+    for _ in 0..args.connections {
+        let client = HttpClient::new(1);
+        let body = body.clone();
+        let query_url = query_url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (status, _) = client.post_json(&query_url, body.clone()).await?;
+                samples.push(t.elapsed());
+                anyhow::ensure!(status == 200);
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rps = all.len() as f64 / elapsed;
+    let stats = Stats::of(all);
+    rows.push(stats.row(&format!(
+        "http: POST /api/query, {} keep-alive connections ({rps:.0} req/s)",
+        args.connections
+    )));
+    Ok(rows)
+}
+
+/// Runs every measurement and prints a Markdown table.
+pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let store_dir = tempfile::tempdir()?;
+    let n = args.iterations;
+    let store = tokio::task::spawn_blocking({
+        let dir = store_dir.path().to_owned();
+        move || storage(&dir, n)
+    })
+    .await??;
+    let data_dir = tempfile::tempdir()?;
+    let running = start(&ServeArgs {
+        data_dir: data_dir.path().to_owned(),
+        api_port: 0,
+        host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        durability: "normal".to_owned(),
+    })
+    .await?;
+    let engine = engine_rows(&running.engine, n).await?;
+    let http = http_rows(&format!("http://{}", running.api_addr), &args).await?;
+    running.stop().await?;
+    println!("| measurement | n | p50 | p99 | mean |");
+    println!("|---|---|---|---|---|");
+    for row in store.iter().chain(&engine).chain(&http) {
+        println!("{row}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

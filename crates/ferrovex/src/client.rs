@@ -1,0 +1,37 @@
+//! A small keep-alive HTTP/1 client for `run` and `bench` (loopback or LAN only; no TLS).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// An HTTP client with a connection pool.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl HttpClient {
+    /// A client keeping up to `pool` idle connections per host.
+    pub fn new(pool: usize) -> HttpClient {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        HttpClient {
+            inner: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(pool)
+                .build(connector),
+        }
+    }
+
+    /// POSTs a JSON body and returns the status and body.
+    pub async fn post_json(&self, url: &str, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
+        let req = hyper::Request::post(url)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))?;
+        let resp = self.inner.request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}

@@ -1,0 +1,231 @@
+//! The Convex HTTP API: `POST /api/query|mutation|action|function`, `GET /api/query` and
+//! `POST /api/run/{module}/{fn}`. Function outcomes are always HTTP 200 with
+//! `{"status":"success"|"error", ...}`; malformed requests get 4xx with `{code, message}`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferrovex_engine::{FunctionKind, FunctionPath, Outcome};
+use ferrovex_values::Value;
+use serde_json::{Map, json};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::format::ValueFormat;
+
+/// Largest accepted request body (8 MiB); larger bodies get 413 `PayloadTooLarge`.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
+pub(crate) fn router(state: ApiState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_credentials(true)
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .max_age(Duration::from_secs(86_400));
+    Router::new()
+        .route("/", get(root))
+        .route("/version", get(version))
+        .route("/api/query", post(post_query).get(get_query))
+        .route("/api/mutation", post(post_mutation))
+        .route("/api/action", post(post_action))
+        .route("/api/function", post(post_function))
+        .route("/api/run/{*path}", post(post_run))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors)
+        .with_state(state)
+}
+
+async fn root() -> &'static str {
+    "This is a Ferrovex deployment (Convex-compatible API). See /api/query, /api/mutation, /api/action.\n"
+}
+
+async fn version() -> String {
+    format!("ferrovex {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".to_owned())
+}
+
+/// Reads the body, turning a size rejection into 413 and anything else into 400.
+fn body_json(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, serde_json::Value>, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!("request body exceeds {MAX_BODY_BYTES} bytes"))
+        } else {
+            ApiError::BadJsonBody(format!("cannot read the request body: {e}"))
+        }
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadJsonBody(format!("the request body is not valid JSON: {e}")))?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(ApiError::BadJsonBody(
+            "the request body must be a JSON object".to_owned(),
+        )),
+    }
+}
+
+/// `args` may be missing (`{}`), an object, or an array holding exactly one object.
+fn parse_args(raw: Option<serde_json::Value>) -> Result<Value, ApiError> {
+    let object = match raw {
+        None | Some(serde_json::Value::Null) => return Ok(Value::Object(Default::default())),
+        Some(serde_json::Value::Array(mut items)) if items.len() == 1 => items.remove(0),
+        Some(serde_json::Value::Array(items)) => {
+            return Err(ApiError::InvalidArgs(format!(
+                "args must be an object or an array holding one object, got an array of {}",
+                items.len()
+            )));
+        }
+        Some(other) => other,
+    };
+    if !object.is_object() {
+        return Err(ApiError::InvalidArgs("args must be an object".to_owned()));
+    }
+    let value = Value::from_convex_json(&object)
+        .map_err(|e| ApiError::InvalidArgs(format!("invalid args: {e}")))?;
+    Ok(value)
+}
+
+fn string_field(
+    map: &mut Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    match map.remove(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::BadJsonBody(format!("{name:?} must be a string"))),
+    }
+}
+
+fn parse_path(raw: &str) -> Result<FunctionPath, ApiError> {
+    FunctionPath::parse(raw).map_err(|e| ApiError::InvalidPath(e.to_string()))
+}
+
+/// The wire form of an outcome.
+fn outcome_response(outcome: Outcome, format: ValueFormat) -> Response {
+    let body = match outcome.result {
+        Ok(value) => json!({
+            "status": "success",
+            "value": format.encode(&value),
+            "logLines": outcome.log_lines,
+        }),
+        Err(failure) => {
+            let mut body = json!({
+                "status": "error",
+                "errorMessage": failure.message(),
+                "logLines": outcome.log_lines,
+            });
+            if let (Some(data), Some(obj)) = (failure.data(), body.as_object_mut()) {
+                obj.insert("errorData".to_owned(), format.encode(data));
+            }
+            body
+        }
+    };
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+async fn call(
+    state: &ApiState,
+    kind: Option<FunctionKind>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let mut map = body_json(body)?;
+    let path = string_field(&mut map, "path")?
+        .ok_or_else(|| ApiError::BadJsonBody("missing \"path\"".to_owned()))?;
+    let path = parse_path(&path)?;
+    let format = ValueFormat::parse(
+        string_field(&mut map, "format")?.as_deref(),
+        ValueFormat::Clean,
+    )?;
+    let args = parse_args(map.remove("args"))?;
+    let outcome = match kind {
+        Some(kind) => state.engine.run(kind, &path, args).await,
+        None => state.engine.run_any(&path, args).await,
+    };
+    Ok(outcome_response(outcome, format))
+}
+
+async fn post_query(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    call(&state, Some(FunctionKind::Query), body).await
+}
+
+async fn post_mutation(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    call(&state, Some(FunctionKind::Mutation), body).await
+}
+
+async fn post_action(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    call(&state, Some(FunctionKind::Action), body).await
+}
+
+async fn post_function(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    call(&state, None, body).await
+}
+
+async fn post_run(
+    State(state): State<ApiState>,
+    Path(raw_path): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let path =
+        FunctionPath::from_url_path(&raw_path).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
+    let is_empty = body
+        .as_ref()
+        .is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace));
+    let mut map = if is_empty {
+        Map::new()
+    } else {
+        body_json(body)?
+    };
+    let format = ValueFormat::parse(
+        string_field(&mut map, "format")?.as_deref(),
+        ValueFormat::Clean,
+    )?;
+    let args = parse_args(map.remove("args"))?;
+    let outcome = state.engine.run_any(&path, args).await;
+    Ok(outcome_response(outcome, format))
+}
+
+async fn get_query(
+    State(state): State<ApiState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let path = params
+        .get("path")
+        .ok_or_else(|| ApiError::BadJsonBody("missing query parameter \"path\"".to_owned()))?;
+    let path = parse_path(path)?;
+    let format = ValueFormat::parse(params.get("format").map(String::as_str), ValueFormat::Clean)?;
+    let args = match params.get("args") {
+        None => None,
+        Some(raw) => Some(serde_json::from_str(raw).map_err(|e| {
+            ApiError::InvalidArgs(format!("the \"args\" parameter is not valid JSON: {e}"))
+        })?),
+    };
+    let args = parse_args(args)?;
+    let outcome = state.engine.run(FunctionKind::Query, &path, args).await;
+    Ok(outcome_response(outcome, format))
+}

@@ -1,0 +1,40 @@
+//! The HTTP edge of Ferrovex. Only this crate knows HTTP and JSON request shapes; it converts
+//! them to engine calls and engine outcomes back to the Convex wire format.
+
+mod error;
+mod format;
+mod http_api;
+
+use std::future::Future;
+
+use axum::Router;
+use ferrovex_engine::Engine;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use format::ValueFormat;
+pub use http_api::MAX_BODY_BYTES;
+
+/// Shared state of the API origin's handlers.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    /// The engine that runs functions.
+    pub engine: Engine,
+}
+
+/// The router of the API origin (default 127.0.0.1:3210).
+pub fn api_router(state: ApiState) -> Router {
+    http_api::router(state)
+}
+
+/// Serves the API origin on `listener` until `shutdown` resolves, then finishes in-flight
+/// requests.
+pub async fn serve_api(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, api_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

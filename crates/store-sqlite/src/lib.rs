@@ -1,0 +1,149 @@
+//! The embedded SQLite backend: one database file in WAL mode, one write connection used only
+//! by the engine's committer thread, and a pool of reader connections for snapshots.
+//!
+//! Durability: by default `synchronous=NORMAL` in WAL mode. A commit survives a crash or kill
+//! of the process as soon as [`ferrovex_store::WriteTxn::commit`] returns; after a power loss
+//! or OS crash the last few commits before the last checkpoint may be lost, but the file is
+//! never corrupt. [`Durability::Full`] fsyncs the WAL on every commit instead.
+
+mod connection;
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferrovex_store::{Clock, IndexDef, Persistence, ReadTxn, StoreError, Timestamp, WriteTxn};
+use parking_lot::Mutex;
+use rusqlite::Connection;
+
+pub use connection::Durability;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "ferrovex.sqlite3";
+/// Most idle reader connections kept open.
+const MAX_IDLE_READERS: usize = 16;
+
+/// The SQLite [`Persistence`].
+pub struct SqlitePersistence {
+    shared: Arc<Shared>,
+}
+
+/// State shared with open transactions.
+pub(crate) struct Shared {
+    path: PathBuf,
+    durability: Durability,
+    /// The write connection; `None` while a write transaction holds it.
+    writer: Mutex<Option<Connection>>,
+    /// Idle reader connections.
+    readers: Mutex<Vec<Connection>>,
+    /// Latest committed timestamp as seen by this process.
+    latest: AtomicU64,
+    /// Indexes maintained per table, set by `open_indexes`.
+    indexes: parking_lot::RwLock<Vec<IndexDef>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SqlitePersistence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlitePersistence")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlitePersistence {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        durability: Durability,
+        clock: Arc<dyn Clock>,
+    ) -> Result<SqlitePersistence, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let writer = connection::open_writer(&path, durability)?;
+        let latest = connection::read_latest_ts(&writer)?;
+        Ok(SqlitePersistence {
+            shared: Arc::new(Shared {
+                path,
+                durability,
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+                latest: AtomicU64::new(latest.as_nanos()),
+                indexes: parking_lot::RwLock::new(Vec::new()),
+                clock,
+            }),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+}
+
+impl Shared {
+    pub(crate) fn take_reader(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.readers.lock().pop() {
+            return Ok(conn);
+        }
+        connection::open_reader(&self.path, self.durability)
+    }
+
+    pub(crate) fn return_reader(&self, conn: Connection) {
+        let mut idle = self.readers.lock();
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+
+    pub(crate) fn indexes_of(&self, table: &ferrovex_store::TableName) -> Vec<IndexDef> {
+        let declared: Vec<IndexDef> = self
+            .indexes
+            .read()
+            .iter()
+            .filter(|i| &i.table == table)
+            .cloned()
+            .collect();
+        if declared
+            .iter()
+            .any(|i| i.name == ferrovex_store::CREATION_TIME_INDEX)
+        {
+            declared
+        } else {
+            let mut all = vec![IndexDef {
+                table: table.clone(),
+                name: ferrovex_store::CREATION_TIME_INDEX.to_owned(),
+                fields: Vec::new(),
+            }];
+            all.extend(declared);
+            all
+        }
+    }
+
+    pub(crate) fn set_latest(&self, ts: Timestamp) {
+        self.latest.fetch_max(ts.as_nanos(), Ordering::AcqRel);
+    }
+}
+
+impl Persistence for SqlitePersistence {
+    fn open_indexes(&self, indexes: &[IndexDef]) -> Result<(), StoreError> {
+        *self.shared.indexes.write() = indexes.to_vec();
+        write::sync_indexes(&self.shared, indexes)
+    }
+
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn>, StoreError> {
+        Ok(Box::new(read::SqliteRead::begin(self.shared.clone())?))
+    }
+
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn>, StoreError> {
+        Ok(Box::new(write::SqliteWrite::begin(self.shared.clone())?))
+    }
+
+    fn latest_ts(&self) -> Timestamp {
+        Timestamp::from_nanos(self.shared.latest.load(Ordering::Acquire))
+    }
+}

@@ -1,0 +1,73 @@
+//! The storage traits a backend implements.
+//!
+//! Contract:
+//! - [`ReadTxn`] is one consistent snapshot as of [`ReadTxn::ts`]; it never sees later commits.
+//! - [`WriteTxn`] sees its own writes, and nothing is visible to readers until
+//!   [`WriteTxn::commit`] returns. Dropping a write transaction without committing discards it.
+//! - At most one write transaction exists at a time (the engine's committer thread is the only
+//!   caller of [`Persistence::begin_write`]); a backend may additionally enforce that.
+//! - Commit timestamps are strictly increasing, also across restarts.
+
+use crate::document::Document;
+use crate::error::StoreError;
+use crate::id::DocumentId;
+use crate::index::{IndexEntry, IndexId, KeyRange, Order};
+use crate::schema::IndexDef;
+use crate::timestamp::Timestamp;
+
+/// A consistent read snapshot.
+pub trait ReadTxn: Send {
+    /// The timestamp of the last commit visible in this snapshot.
+    fn ts(&self) -> Timestamp;
+
+    /// A document by id.
+    fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, StoreError>;
+
+    /// Up to `limit` entries of `index` whose keys lie in `range`, in `order`.
+    fn scan(
+        &mut self,
+        index: &IndexId,
+        range: &KeyRange,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError>;
+}
+
+/// A read-write transaction. Index entries are maintained by the backend from the index
+/// definitions given to [`Persistence::open_indexes`].
+pub trait WriteTxn: ReadTxn {
+    /// Inserts a new document. Fails with [`StoreError::AlreadyExists`] on an id clash.
+    fn insert(&mut self, doc: &Document) -> Result<(), StoreError>;
+
+    /// Replaces an existing document, returning the previous version.
+    fn replace(&mut self, doc: &Document) -> Result<Document, StoreError>;
+
+    /// Deletes a document, returning it.
+    fn delete(&mut self, id: &DocumentId) -> Result<Document, StoreError>;
+
+    /// Stores a small system record (for example a mutation outcome) under `key` in the same
+    /// transaction as the documents.
+    fn put_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Reads a system record written by [`WriteTxn::put_meta`].
+    fn get_meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Makes every write durable and visible at [`ReadTxn::ts`].
+    fn commit(self: Box<Self>) -> Result<Timestamp, StoreError>;
+}
+
+/// A storage backend.
+pub trait Persistence: Send + Sync + 'static {
+    /// Makes `indexes` the set of maintained indexes: new or changed ones are backfilled from
+    /// the stored documents, ones no longer listed are dropped. Called once at startup.
+    fn open_indexes(&self, indexes: &[IndexDef]) -> Result<(), StoreError>;
+
+    /// Opens a read snapshot of the latest commit.
+    fn begin_read(&self) -> Result<Box<dyn ReadTxn>, StoreError>;
+
+    /// Opens the write transaction; its timestamp is `max(latest + 1, now)`.
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn>, StoreError>;
+
+    /// The timestamp of the latest commit.
+    fn latest_ts(&self) -> Timestamp;
+}

@@ -1,0 +1,118 @@
+//! The application schema: tables and the indexes declared on them.
+
+use std::collections::BTreeMap;
+
+use crate::id::TableName;
+use crate::index::IndexId;
+
+/// Name of the index every table has, ordered by `_creationTime` then `_id`.
+pub const CREATION_TIME_INDEX: &str = "by_creation_time";
+
+/// An index over one or more fields of one table. `_creationTime` and `_id` are appended
+/// to every key as tiebreaks, so keys are unique.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexDef {
+    /// The table indexed.
+    pub table: TableName,
+    /// The index name, unique within the table.
+    pub name: String,
+    /// Indexed field paths (dotted for nested objects), in key order.
+    pub fields: Vec<String>,
+}
+
+impl IndexDef {
+    /// The stable storage id of this index.
+    pub fn id(&self) -> IndexId {
+        IndexId::new(&self.table, &self.name)
+    }
+}
+
+/// One table and its indexes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableDef {
+    /// Declared indexes by name (the creation-time index is implicit).
+    pub indexes: BTreeMap<String, Vec<String>>,
+}
+
+impl TableDef {
+    /// Declares an index over `fields`.
+    pub fn index<S: Into<String>>(
+        mut self,
+        name: &str,
+        fields: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.indexes.insert(
+            name.to_owned(),
+            fields.into_iter().map(Into::into).collect(),
+        );
+        self
+    }
+}
+
+/// All tables and indexes of an application. Tables that are not declared still work (they get
+/// the creation-time index only), as in Convex without a schema.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Schema {
+    tables: BTreeMap<TableName, TableDef>,
+}
+
+impl Schema {
+    /// An empty schema.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares a table; panics on an invalid table name because schemas are written in code.
+    pub fn table(mut self, name: &str, def: TableDef) -> Self {
+        let table = match TableName::parse(name) {
+            Some(t) => t,
+            None if name.starts_with('_') && name.len() > 1 => TableName::system(name),
+            None => panic!("invalid table name in schema: {name:?}"),
+        };
+        self.tables.insert(table, def);
+        self
+    }
+
+    /// Merges another schema's tables into this one (used to add system tables).
+    pub fn merge(mut self, other: Schema) -> Self {
+        self.tables.extend(other.tables);
+        self
+    }
+
+    /// The declared indexes of a table, including the implicit creation-time index.
+    pub fn indexes_of(&self, table: &TableName) -> Vec<IndexDef> {
+        let mut out = vec![IndexDef {
+            table: table.clone(),
+            name: CREATION_TIME_INDEX.to_owned(),
+            fields: Vec::new(),
+        }];
+        if let Some(def) = self.tables.get(table) {
+            for (name, fields) in &def.indexes {
+                out.push(IndexDef {
+                    table: table.clone(),
+                    name: name.clone(),
+                    fields: fields.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// One index by table and name.
+    pub fn index(&self, table: &TableName, name: &str) -> Option<IndexDef> {
+        self.indexes_of(table).into_iter().find(|i| i.name == name)
+    }
+
+    /// Every declared index of every declared table.
+    pub fn all_indexes(&self) -> Vec<IndexDef> {
+        self.tables
+            .keys()
+            .flat_map(|t| self.indexes_of(t))
+            .collect()
+    }
+
+    /// The declared table names.
+    pub fn tables(&self) -> impl Iterator<Item = &TableName> {
+        self.tables.keys()
+    }
+}
