@@ -254,8 +254,8 @@ impl DatabaseWriter<'_> {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PaginationOpts {
-    /// Page size.
-    pub num_items: i64,
+    /// Page size (a JS number on the wire, so a float holding a whole number).
+    pub num_items: f64,
     /// `null` for the first page, else a `continueCursor` from the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
@@ -409,9 +409,9 @@ impl<'a> Query<'a> {
 
     /// One page of results after `opts.cursor`.
     pub fn paginate(mut self, opts: &PaginationOpts) -> Result<PaginationResult, EngineError> {
-        let n = usize::try_from(opts.num_items)
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+        let n = Some(opts.num_items)
+            .filter(|n| n.fract() == 0.0 && (1.0..=MAX_PAGE_SIZE as f64).contains(n))
+            .map(|n| n as usize)
             .ok_or_else(|| {
                 EngineError::BadDatabaseCall(format!(
                     "numItems must be between 1 and {MAX_PAGE_SIZE}, got {}",
