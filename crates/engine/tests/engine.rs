@@ -1,6 +1,9 @@
 //! Engine and storage behaviour on real SQLite files: durability across restarts, monotonic
 //! timestamps, all-or-nothing mutations, serializable increments, index ranges and pagination.
 
+// Test helpers may panic: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -52,20 +55,44 @@ fn test_app() -> App {
     App::new(schema)
         .mutation("items:insert", |ctx: &mut MutationCtx, a: InsertArgs| {
             for n in a.from..a.to {
-                ctx.db.insert("items", &Value::object([("group", Value::from(a.group.as_str())), ("n", Value::Int64(n))]))?;
+                ctx.db.insert(
+                    "items",
+                    &Value::object([
+                        ("group", Value::from(a.group.as_str())),
+                        ("n", Value::Int64(n)),
+                    ]),
+                )?;
             }
             Ok(())
         })
-        .mutation("items:insertThenFail", |ctx: &mut MutationCtx, a: InsertArgs| -> FnResult<()> {
-            for n in a.from..a.to {
-                ctx.db.insert("items", &Value::object([("group", Value::from(a.group.as_str())), ("n", Value::Int64(n))]))?;
-            }
-            Err(ConvexError::new("halfway").into())
-        })
-        .mutation("items:insertThenPanic", |ctx: &mut MutationCtx, a: InsertArgs| -> FnResult<()> {
-            ctx.db.insert("items", &Value::object([("group", Value::from(a.group.as_str())), ("n", Value::Int64(a.from))]))?;
-            panic!("deliberate panic after a write");
-        })
+        .mutation(
+            "items:insertThenFail",
+            |ctx: &mut MutationCtx, a: InsertArgs| -> FnResult<()> {
+                for n in a.from..a.to {
+                    ctx.db.insert(
+                        "items",
+                        &Value::object([
+                            ("group", Value::from(a.group.as_str())),
+                            ("n", Value::Int64(n)),
+                        ]),
+                    )?;
+                }
+                Err(ConvexError::new("halfway").into())
+            },
+        )
+        .mutation(
+            "items:insertThenPanic",
+            |ctx: &mut MutationCtx, a: InsertArgs| -> FnResult<()> {
+                ctx.db.insert(
+                    "items",
+                    &Value::object([
+                        ("group", Value::from(a.group.as_str())),
+                        ("n", Value::Int64(a.from)),
+                    ]),
+                )?;
+                panic!("deliberate panic after a write");
+            },
+        )
         .mutation("items:increment", |ctx: &mut MutationCtx, a: InsertArgs| {
             let doc = ctx
                 .db
@@ -75,11 +102,18 @@ fn test_app() -> App {
             let next = match doc {
                 Some(doc) => {
                     let n = doc.fields.get("n").and_then(Value::as_i64).unwrap_or(0) + 1;
-                    ctx.db.patch(&doc.id, &Value::object([("n", Value::Int64(n))]))?;
+                    ctx.db
+                        .patch(&doc.id, &Value::object([("n", Value::Int64(n))]))?;
                     n
                 }
                 None => {
-                    ctx.db.insert("items", &Value::object([("group", Value::from(a.group.as_str())), ("n", Value::Int64(1))]))?;
+                    ctx.db.insert(
+                        "items",
+                        &Value::object([
+                            ("group", Value::from(a.group.as_str())),
+                            ("n", Value::Int64(1)),
+                        ]),
+                    )?;
                     1
                 }
             };
@@ -89,15 +123,35 @@ fn test_app() -> App {
             let group = a.group.clone();
             let range = move |q: IndexRange| {
                 let mut q = q.eq("group", group.as_str());
-                if let Some(v) = a.gt { q = q.gt("n", v) }
-                if let Some(v) = a.gte { q = q.gte("n", v) }
-                if let Some(v) = a.lt { q = q.lt("n", v) }
-                if let Some(v) = a.lte { q = q.lte("n", v) }
+                if let Some(v) = a.gt {
+                    q = q.gt("n", v)
+                }
+                if let Some(v) = a.gte {
+                    q = q.gte("n", v)
+                }
+                if let Some(v) = a.lt {
+                    q = q.lt("n", v)
+                }
+                if let Some(v) = a.lte {
+                    q = q.lte("n", v)
+                }
                 q
             };
-            let order = if a.desc == Some(true) { Order::Desc } else { Order::Asc };
-            let docs = ctx.db.query("items")?.with_index("by_group_n", range)?.order(order).collect()?;
-            Ok(docs.iter().filter_map(|d| d.fields.get("n").and_then(Value::as_i64)).collect::<Vec<_>>())
+            let order = if a.desc == Some(true) {
+                Order::Desc
+            } else {
+                Order::Asc
+            };
+            let docs = ctx
+                .db
+                .query("items")?
+                .with_index("by_group_n", range)?
+                .order(order)
+                .collect()?;
+            Ok(docs
+                .iter()
+                .filter_map(|d| d.fields.get("n").and_then(Value::as_i64))
+                .collect::<Vec<_>>())
         })
         .query("items:page", |ctx: &mut QueryCtx, a: PageArgs| {
             Ok(ctx
@@ -106,9 +160,15 @@ fn test_app() -> App {
                 .with_index("by_group_n", |q| q.eq("group", a.group.as_str()))?
                 .paginate(&a.pagination_opts)?)
         })
-        .query("items:all", |ctx: &mut QueryCtx, _: NoArgs| Ok(ctx.db.query("items")?.collect()?))
+        .query("items:all", |ctx: &mut QueryCtx, _: NoArgs| {
+            Ok(ctx.db.query("items")?.collect()?)
+        })
         .query("items:badIndexOrder", |ctx: &mut QueryCtx, _: NoArgs| {
-            Ok(ctx.db.query("items")?.with_index("by_group_n", |q| q.eq("n", 1))?.collect()?)
+            Ok(ctx
+                .db
+                .query("items")?
+                .with_index("by_group_n", |q| q.eq("n", 1))?
+                .collect()?)
         })
 }
 
@@ -122,11 +182,17 @@ fn clock_at(ns: u64) -> Arc<TestClock> {
 }
 
 async fn call(engine: &Engine, kind: FunctionKind, path: &str, args: Value) -> Outcome {
-    engine.run(kind, &FunctionPath::parse(path).unwrap(), args).await
+    engine
+        .run(kind, &FunctionPath::parse(path).unwrap(), args)
+        .await
 }
 
 fn insert_args(group: &str, from: i64, to: i64) -> Value {
-    Value::object([("group", Value::from(group)), ("from", Value::Int64(from)), ("to", Value::Int64(to))])
+    Value::object([
+        ("group", Value::from(group)),
+        ("from", Value::Int64(from)),
+        ("to", Value::Int64(to)),
+    ])
 }
 
 async fn ns(engine: &Engine, args: Value) -> Vec<i64> {
@@ -143,7 +209,13 @@ async fn data_and_timestamps_survive_restart_even_if_the_clock_goes_back() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock_at(5_000_000_000_000);
     let engine = open(dir.path(), clock.clone());
-    let out = call(&engine, FunctionKind::Mutation, "items:insert", insert_args("g", 0, 3)).await;
+    let out = call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("g", 0, 3),
+    )
+    .await;
     let ts_before = out.ts.unwrap();
     assert!(out.result.is_ok());
     engine.shutdown();
@@ -153,11 +225,26 @@ async fn data_and_timestamps_survive_restart_even_if_the_clock_goes_back() {
     let clock = clock_at(1_000);
     let engine = open(dir.path(), clock);
     assert_eq!(engine.latest_ts(), ts_before);
-    assert_eq!(ns(&engine, Value::object([("group", "g")])).await, vec![0, 1, 2]);
-    let out = call(&engine, FunctionKind::Mutation, "items:insert", insert_args("g", 3, 4)).await;
+    assert_eq!(
+        ns(&engine, Value::object([("group", "g")])).await,
+        vec![0, 1, 2]
+    );
+    let out = call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("g", 3, 4),
+    )
+    .await;
     let ts_after = out.ts.unwrap();
     assert!(ts_after > ts_before, "{ts_after} must be after {ts_before}");
-    let out = call(&engine, FunctionKind::Mutation, "items:insert", insert_args("g", 4, 5)).await;
+    let out = call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("g", 4, 5),
+    )
+    .await;
     assert!(out.ts.unwrap() > ts_after);
     engine.shutdown();
 }
@@ -166,21 +253,63 @@ async fn data_and_timestamps_survive_restart_even_if_the_clock_goes_back() {
 async fn failed_or_panicking_mutation_leaves_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), clock_at(1_000_000));
-    call(&engine, FunctionKind::Mutation, "items:insert", insert_args("g", 0, 2)).await.result.unwrap();
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("g", 0, 2),
+    )
+    .await
+    .result
+    .unwrap();
     let before = engine.latest_ts();
-    let out = call(&engine, FunctionKind::Mutation, "items:insertThenFail", insert_args("g", 10, 20)).await;
+    let out = call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insertThenFail",
+        insert_args("g", 10, 20),
+    )
+    .await;
     let failure = out.result.unwrap_err();
     assert_eq!(failure.data(), Some(&Value::from("halfway")));
     assert!(out.ts.is_none());
-    let out = call(&engine, FunctionKind::Mutation, "items:insertThenPanic", insert_args("g", 30, 31)).await;
+    let out = call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insertThenPanic",
+        insert_args("g", 30, 31),
+    )
+    .await;
     let failure = out.result.unwrap_err();
-    assert!(failure.message().contains("Server Error"), "{}", failure.message());
-    assert!(!failure.message().contains("deliberate"), "panic text must not leak: {}", failure.message());
+    assert!(
+        failure.message().contains("Server Error"),
+        "{}",
+        failure.message()
+    );
+    assert!(
+        !failure.message().contains("deliberate"),
+        "panic text must not leak: {}",
+        failure.message()
+    );
     assert_eq!(engine.latest_ts(), before, "no commit happened");
-    assert_eq!(ns(&engine, Value::object([("group", "g")])).await, vec![0, 1]);
+    assert_eq!(
+        ns(&engine, Value::object([("group", "g")])).await,
+        vec![0, 1]
+    );
     // The committer still works after a panic.
-    call(&engine, FunctionKind::Mutation, "items:insert", insert_args("g", 2, 3)).await.result.unwrap();
-    assert_eq!(ns(&engine, Value::object([("group", "g")])).await, vec![0, 1, 2]);
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("g", 2, 3),
+    )
+    .await
+    .result
+    .unwrap();
+    assert_eq!(
+        ns(&engine, Value::object([("group", "g")])).await,
+        vec![0, 1, 2]
+    );
     engine.shutdown();
 }
 
@@ -193,7 +322,13 @@ async fn concurrent_increments_are_serializable() {
         let engine = engine.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..250 {
-                let out = call(&engine, FunctionKind::Mutation, "items:increment", insert_args("c", 0, 0)).await;
+                let out = call(
+                    &engine,
+                    FunctionKind::Mutation,
+                    "items:increment",
+                    insert_args("c", 0, 0),
+                )
+                .await;
                 out.result.unwrap();
             }
         }));
@@ -201,7 +336,10 @@ async fn concurrent_increments_are_serializable() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(ns(&engine, Value::object([("group", "c")])).await, vec![2000]);
+    assert_eq!(
+        ns(&engine, Value::object([("group", "c")])).await,
+        vec![2000]
+    );
     engine.shutdown();
 }
 
@@ -209,23 +347,57 @@ async fn concurrent_increments_are_serializable() {
 async fn index_ranges_return_the_right_documents_in_both_orders() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), clock_at(1_000_000));
-    call(&engine, FunctionKind::Mutation, "items:insert", insert_args("a", 0, 10)).await.result.unwrap();
-    call(&engine, FunctionKind::Mutation, "items:insert", insert_args("b", 0, 10)).await.result.unwrap();
-    call(&engine, FunctionKind::Mutation, "items:insert", insert_args("ab", 0, 3)).await.result.unwrap();
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("a", 0, 10),
+    )
+    .await
+    .result
+    .unwrap();
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("b", 0, 10),
+    )
+    .await
+    .result
+    .unwrap();
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("ab", 0, 3),
+    )
+    .await
+    .result
+    .unwrap();
     let q = |extra: Vec<(&str, Value)>| {
         let mut fields = vec![("group", Value::from("a"))];
         fields.extend(extra);
         Value::object(fields)
     };
-    let cases: Vec<(Vec<(&str, Value)>, Vec<i64>)> = vec![
+    type Case<'a> = (Vec<(&'a str, Value)>, Vec<i64>);
+    let cases: Vec<Case> = vec![
         (vec![], (0..10).collect()),
         (vec![("gt", Value::Int64(6))], vec![7, 8, 9]),
         (vec![("gte", Value::Int64(6))], vec![6, 7, 8, 9]),
         (vec![("lt", Value::Int64(2))], vec![0, 1]),
         (vec![("lte", Value::Int64(2))], vec![0, 1, 2]),
-        (vec![("gt", Value::Int64(2)), ("lt", Value::Int64(5))], vec![3, 4]),
-        (vec![("gte", Value::Int64(2)), ("lte", Value::Int64(5))], vec![2, 3, 4, 5]),
-        (vec![("gt", Value::Int64(5)), ("lt", Value::Int64(5))], vec![]),
+        (
+            vec![("gt", Value::Int64(2)), ("lt", Value::Int64(5))],
+            vec![3, 4],
+        ),
+        (
+            vec![("gte", Value::Int64(2)), ("lte", Value::Int64(5))],
+            vec![2, 3, 4, 5],
+        ),
+        (
+            vec![("gt", Value::Int64(5)), ("lt", Value::Int64(5))],
+            vec![],
+        ),
         (vec![("gt", Value::Int64(100))], vec![]),
     ];
     for (extra, expected) in cases {
@@ -239,7 +411,13 @@ async fn index_ranges_return_the_right_documents_in_both_orders() {
         assert_eq!(desc, rev, "desc {extra:?}");
     }
     // An eq on the wrong field is a clear error, not a silent full scan.
-    let out = call(&engine, FunctionKind::Query, "items:badIndexOrder", Value::object::<_, &str, Value>([])).await;
+    let out = call(
+        &engine,
+        FunctionKind::Query,
+        "items:badIndexOrder",
+        Value::object::<_, &str, Value>([]),
+    )
+    .await;
     assert!(out.result.is_err());
     engine.shutdown();
 }
@@ -248,7 +426,15 @@ async fn index_ranges_return_the_right_documents_in_both_orders() {
 async fn pagination_walks_1000_documents_without_gaps_or_duplicates_under_writes() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), clock_at(1_000_000));
-    call(&engine, FunctionKind::Mutation, "items:insert", insert_args("p", 0, 1000)).await.result.unwrap();
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("p", 0, 1000),
+    )
+    .await
+    .result
+    .unwrap();
     let mut cursor: Option<String> = None;
     let mut seen = Vec::new();
     let mut pages = 0;
@@ -256,7 +442,10 @@ async fn pagination_walks_1000_documents_without_gaps_or_duplicates_under_writes
     loop {
         let mut opts = vec![("numItems", Value::Float64(37.0))];
         opts.push(("cursor", cursor.clone().map_or(Value::Null, Value::from)));
-        let args = Value::object([("group", Value::from("p")), ("paginationOpts", Value::object(opts))]);
+        let args = Value::object([
+            ("group", Value::from("p")),
+            ("paginationOpts", Value::object(opts)),
+        ]);
         let out = call(&engine, FunctionKind::Query, "items:page", args).await;
         let page = out.result.unwrap();
         let obj = page.as_object().unwrap();
@@ -265,9 +454,33 @@ async fn pagination_walks_1000_documents_without_gaps_or_duplicates_under_writes
         }
         pages += 1;
         // Writes between pages: new documents before and after the cursor, in this group and another.
-        call(&engine, FunctionKind::Mutation, "items:insert", insert_args("p", extra, extra + 1)).await.result.unwrap();
-        call(&engine, FunctionKind::Mutation, "items:insert", insert_args("p", -extra, -extra + 1)).await.result.unwrap();
-        call(&engine, FunctionKind::Mutation, "items:insert", insert_args("q", 0, 5)).await.result.unwrap();
+        call(
+            &engine,
+            FunctionKind::Mutation,
+            "items:insert",
+            insert_args("p", extra, extra + 1),
+        )
+        .await
+        .result
+        .unwrap();
+        call(
+            &engine,
+            FunctionKind::Mutation,
+            "items:insert",
+            insert_args("p", -extra, -extra + 1),
+        )
+        .await
+        .result
+        .unwrap();
+        call(
+            &engine,
+            FunctionKind::Mutation,
+            "items:insert",
+            insert_args("q", 0, 5),
+        )
+        .await
+        .result
+        .unwrap();
         extra += 1;
         if obj["isDone"] == Value::Boolean(true) {
             break;
@@ -275,17 +488,39 @@ async fn pagination_walks_1000_documents_without_gaps_or_duplicates_under_writes
         cursor = Some(obj["continueCursor"].as_str().unwrap().to_owned());
         assert!(pages < 100, "pagination does not terminate");
     }
-    let original: Vec<i64> = seen.iter().copied().filter(|n| (0..1000).contains(n)).collect();
-    assert_eq!(original, (0..1000).collect::<Vec<_>>(), "every original document exactly once, in order");
+    let original: Vec<i64> = seen
+        .iter()
+        .copied()
+        .filter(|n| (0..1000).contains(n))
+        .collect();
+    assert_eq!(
+        original,
+        (0..1000).collect::<Vec<_>>(),
+        "every original document exactly once, in order"
+    );
     let unique: BTreeSet<i64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "no duplicates");
-    assert!(seen.iter().all(|n| *n >= 0), "documents inserted before the cursor are not revisited");
+    assert!(
+        seen.iter().all(|n| *n >= 0),
+        "documents inserted before the cursor are not revisited"
+    );
     // A forged cursor is a clean error.
     let args = Value::object([
         ("group", Value::from("p")),
-        ("paginationOpts", Value::object([("numItems", Value::Float64(5.0)), ("cursor", Value::from("!!not base64!!"))])),
+        (
+            "paginationOpts",
+            Value::object([
+                ("numItems", Value::Float64(5.0)),
+                ("cursor", Value::from("!!not base64!!")),
+            ]),
+        ),
     ]);
-    assert!(call(&engine, FunctionKind::Query, "items:page", args).await.result.is_err());
+    assert!(
+        call(&engine, FunctionKind::Query, "items:page", args)
+            .await
+            .result
+            .is_err()
+    );
     engine.shutdown();
 }
 
@@ -293,12 +528,44 @@ async fn pagination_walks_1000_documents_without_gaps_or_duplicates_under_writes
 async fn query_read_sets_cover_only_the_scanned_index_range() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), clock_at(1_000_000));
-    call(&engine, FunctionKind::Mutation, "items:insert", insert_args("a", 0, 3)).await.result.unwrap();
-    let read_a = call(&engine, FunctionKind::Query, "items:range", Value::object([("group", "a")])).await;
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("a", 0, 3),
+    )
+    .await
+    .result
+    .unwrap();
+    let read_a = call(
+        &engine,
+        FunctionKind::Query,
+        "items:range",
+        Value::object([("group", "a")]),
+    )
+    .await;
     let reads = read_a.reads.unwrap();
-    let write_b = call(&engine, FunctionKind::Mutation, "items:insert", insert_args("b", 0, 1)).await;
-    assert!(!reads.overlaps(&write_b.writes.unwrap()), "a write to group b does not touch a read of group a");
-    let write_a = call(&engine, FunctionKind::Mutation, "items:insert", insert_args("a", 7, 8)).await;
-    assert!(reads.overlaps(&write_a.writes.unwrap()), "a write to group a does");
+    let write_b = call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("b", 0, 1),
+    )
+    .await;
+    assert!(
+        !reads.overlaps(&write_b.writes.unwrap()),
+        "a write to group b does not touch a read of group a"
+    );
+    let write_a = call(
+        &engine,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("a", 7, 8),
+    )
+    .await;
+    assert!(
+        reads.overlaps(&write_a.writes.unwrap()),
+        "a write to group a does"
+    );
     engine.shutdown();
 }

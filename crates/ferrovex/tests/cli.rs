@@ -1,6 +1,9 @@
 //! End-to-end tests of the `ferrovex` binary: a real `ferrovex serve` process on a real SQLite
 //! file, driven over HTTP, with the CLI, and with the official npm `convex` client.
 
+// Test helpers may panic: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,7 +35,10 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
-            let line = lines.next().expect("server exited before printing its URL").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("server exited before printing its URL")
+                .expect("read stdout");
             if let Some(rest) = line.trim().strip_prefix("api:") {
                 break rest.trim().to_owned();
             }
@@ -71,21 +77,42 @@ fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
 }
 
-async fn send(method: &str, url: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, hyper::HeaderMap, Vec<u8>) {
+async fn send(
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
     let mut req = hyper::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = client().request(req.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
+    let resp = client()
+        .request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     (status, headers, body)
 }
 
 async fn post(url: &str, body: impl Into<Vec<u8>>) -> (u16, Json) {
-    let (status, _, bytes) = send("POST", url, body.into(), &[("content-type", "application/json")]).await;
-    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    let (status, _, bytes) = send(
+        "POST",
+        url,
+        body.into(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
     (status, json)
 }
 
@@ -97,7 +124,13 @@ async fn call(server: &Server, kind: &str, path: &str, args: Json) -> Json {
 }
 
 async fn list(server: &Server, channel: &str) -> Vec<Json> {
-    let reply = call(server, "query", "messages:list", json!({ "channel": channel })).await;
+    let reply = call(
+        server,
+        "query",
+        "messages:list",
+        json!({ "channel": channel }),
+    )
+    .await;
     assert_eq!(reply["status"], "success", "{reply}");
     reply["value"].as_array().unwrap().clone()
 }
@@ -110,7 +143,13 @@ fn nested(depth: usize) -> String {
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    call(&server, "mutation", "messages:send", json!({"channel": "bad", "author": "a", "body": "kept"})).await;
+    call(
+        &server,
+        "mutation",
+        "messages:send",
+        json!({"channel": "bad", "author": "a", "body": "kept"}),
+    )
+    .await;
     let mutation = format!("{}/api/mutation", server.url);
     let huge = format!(
         r#"{{"path":"messages:send","args":[{{"channel":"bad","author":"a","body":"{}"}}]}}"#,
@@ -151,11 +190,30 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         }
     }
     let messages = list(&server, "bad").await;
-    assert_eq!(messages.len(), 1, "nothing was written by bad requests: {messages:?}");
+    assert_eq!(
+        messages.len(),
+        1,
+        "nothing was written by bad requests: {messages:?}"
+    );
     // GET /api/query with bad args is refused too; the server still answers afterwards.
-    let (status, _, _) = send("GET", &format!("{}/api/query?path=messages:list&args=%7Bnope", server.url), vec![], &[]).await;
+    let (status, _, _) = send(
+        "GET",
+        &format!("{}/api/query?path=messages:list&args=%7Bnope", server.url),
+        vec![],
+        &[],
+    )
+    .await;
     assert_eq!(status, 400);
-    let (status, _, body) = send("GET", &format!("{}/api/query?path=messages:list&args=%7B%22channel%22:%22bad%22%7D", server.url), vec![], &[]).await;
+    let (status, _, body) = send(
+        "GET",
+        &format!(
+            "{}/api/query?path=messages:list&args=%7B%22channel%22:%22bad%22%7D",
+            server.url
+        ),
+        vec![],
+        &[],
+    )
+    .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     server.interrupt();
 }
@@ -164,21 +222,49 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 async fn data_survives_clean_shutdown_and_crash_with_increasing_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    call(&server, "mutation", "messages:send", json!({"channel": "r", "author": "a", "body": "one"})).await;
+    call(
+        &server,
+        "mutation",
+        "messages:send",
+        json!({"channel": "r", "author": "a", "body": "one"}),
+    )
+    .await;
     server.interrupt();
 
     let server = Server::start(dir.path());
     assert_eq!(list(&server, "r").await.len(), 1);
-    call(&server, "mutation", "messages:send", json!({"channel": "r", "author": "a", "body": "two"})).await;
+    call(
+        &server,
+        "mutation",
+        "messages:send",
+        json!({"channel": "r", "author": "a", "body": "two"}),
+    )
+    .await;
     server.crash();
 
     let server = Server::start(dir.path());
     let messages = list(&server, "r").await;
-    let bodies: Vec<&str> = messages.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    let bodies: Vec<&str> = messages
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
     assert_eq!(bodies, ["one", "two"], "a committed write survives a crash");
-    call(&server, "mutation", "messages:send", json!({"channel": "r", "author": "a", "body": "three"})).await;
-    let times: Vec<f64> = list(&server, "r").await.iter().map(|m| m["_creationTime"].as_f64().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] < w[1]), "creation times increase across restarts: {times:?}");
+    call(
+        &server,
+        "mutation",
+        "messages:send",
+        json!({"channel": "r", "author": "a", "body": "three"}),
+    )
+    .await;
+    let times: Vec<f64> = list(&server, "r")
+        .await
+        .iter()
+        .map(|m| m["_creationTime"].as_f64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "creation times increase across restarts: {times:?}"
+    );
     server.interrupt();
 }
 
@@ -194,7 +280,9 @@ async fn eight_http_clients_incrementing_250_times_end_at_2000() {
         tasks.push(tokio::spawn(async move {
             let client = client();
             for _ in 0..250 {
-                let req = hyper::Request::post(&url).body(Full::new(Bytes::from(body.clone()))).unwrap();
+                let req = hyper::Request::post(&url)
+                    .body(Full::new(Bytes::from(body.clone())))
+                    .unwrap();
                 let resp = client.request(req).await.unwrap();
                 assert_eq!(resp.status(), 200);
                 let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -208,7 +296,11 @@ async fn eight_http_clients_incrementing_250_times_end_at_2000() {
     }
     let reply = call(&server, "query", "counter:get", json!({"name": "race"})).await;
     // 2000 as a little-endian int64 in base64.
-    assert_eq!(reply["value"], json!({"name": "race", "value": {"$integer": "0AcAAAAAAAA="}}), "{reply}");
+    assert_eq!(
+        reply["value"],
+        json!({"name": "race", "value": {"$integer": "0AcAAAAAAAA="}}),
+        "{reply}"
+    );
     server.interrupt();
 }
 
@@ -218,17 +310,53 @@ async fn run_subcommand_prints_the_result_and_fails_on_errors() {
     let server = Server::start(dir.path());
     let exe = env!("CARGO_BIN_EXE_ferrovex");
     let out = Command::new(exe)
-        .args(["run", "--url", &server.url, "messages:send", r#"{"author":"cli","body":"from the cli","channel":"cli"}"#])
+        .args([
+            "run",
+            "--url",
+            &server.url,
+            "messages:send",
+            r#"{"author":"cli","body":"from the cli","channel":"cli"}"#,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new(exe).args(["run", "--url", &server.url, "messages:list", r#"{"channel":"cli"}"#]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(exe)
+        .args([
+            "run",
+            "--url",
+            &server.url,
+            "messages:list",
+            r#"{"channel":"cli"}"#,
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let printed: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed[0]["body"], "from the cli");
-    let out = Command::new(exe).args(["run", "--url", &server.url, "counter:increment"]).env("FERROVEX_URL", "http://unused").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "\"1\"", "int64 prints as clean JSON");
-    let out = Command::new(exe).args(["run", "--url", &server.url, "messages:send", r#"{"author":"cli","body":""}"#]).output().unwrap();
+    let out = Command::new(exe)
+        .args(["run", "--url", &server.url, "counter:increment"])
+        .env("FERROVEX_URL", "http://unused")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "\"1\"",
+        "int64 prints as clean JSON"
+    );
+    let out = Command::new(exe)
+        .args([
+            "run",
+            "--url",
+            &server.url,
+            "messages:send",
+            r#"{"author":"cli","body":""}"#,
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_BODY"));
     server.interrupt();
@@ -245,15 +373,27 @@ async fn browser_callers_get_cors_preflight_answers() {
         &[
             ("origin", "http://localhost:3000"),
             ("access-control-request-method", "POST"),
-            ("access-control-request-headers", "content-type,convex-client,authorization"),
+            (
+                "access-control-request-headers",
+                "content-type,convex-client,authorization",
+            ),
         ],
     )
     .await;
     assert!(status == 200 || status == 204, "{status}");
-    assert_eq!(headers["access-control-allow-origin"], "http://localhost:3000");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
     assert_eq!(headers["access-control-allow-credentials"], "true");
-    let allowed = headers["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-    assert!(allowed.contains("convex-client") && allowed.contains("authorization"), "{allowed}");
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("convex-client") && allowed.contains("authorization"),
+        "{allowed}"
+    );
     server.interrupt();
 }
 
@@ -278,7 +418,11 @@ async fn official_convex_http_client_works_unchanged() {
         .output()
         .await
         .expect("run node");
-    let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "node compat tests failed:\n{report}");
     assert!(report.contains("pass"), "{report}");
     tokio::time::sleep(Duration::from_millis(10)).await;
