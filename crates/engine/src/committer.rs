@@ -23,6 +23,16 @@ pub(crate) struct JobEnd {
     pub(crate) finish: Box<dyn FnOnce(Result<Option<Timestamp>, StoreError>) + Send>,
 }
 
+impl JobEnd {
+    /// Roll back, then run `after`.
+    pub(crate) fn rollback(after: impl FnOnce() + Send + 'static) -> JobEnd {
+        JobEnd {
+            commit: false,
+            finish: Box::new(move |_| after()),
+        }
+    }
+}
+
 /// A write job: runs inside the transaction (or learns it could not be opened).
 pub(crate) type Job = Box<dyn FnOnce(Result<&mut dyn WriteTxn, StoreError>) -> JobEnd + Send>;
 

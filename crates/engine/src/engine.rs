@@ -2,10 +2,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ferrovex_store::{Clock, IdGenerator, Persistence, Schema, Timestamp};
-use ferrovex_values::Value;
+use ferrovex_store::{Clock, IdGenerator, Persistence, Schema, StoredOutcome, Timestamp};
+use ferrovex_values::{Value, canonical_string};
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{Semaphore, oneshot};
@@ -14,6 +15,11 @@ use crate::committer::{Committer, JobEnd};
 use crate::context::{ActionCtx, LogLines, MutationCtx, QueryCtx};
 use crate::db::{DatabaseReader, DatabaseWriter, TxnState};
 use crate::error::{EngineError, FnError, FunctionFailure};
+use crate::flight::{Flight, Flights};
+use crate::invalidation::{
+    CacheKey, CachedResult, DEFAULT_CACHE_BYTES, Invalidation, SessionHandle, WatcherId,
+};
+use crate::log::{Execution, FunctionLog, Metrics, Transport};
 use crate::path::FunctionPath;
 use crate::readset::{ReadSet, WriteSet};
 use crate::registry::{App, Function};
@@ -53,11 +59,13 @@ pub struct Outcome {
     /// Snapshot timestamp (queries) or commit timestamp (committed mutations).
     pub ts: Option<Timestamp>,
     /// What a query read (for caching and subscriptions).
-    pub reads: Option<ReadSet>,
+    pub reads: Option<Arc<ReadSet>>,
     /// What a committed mutation wrote.
     pub writes: Option<Arc<WriteSet>>,
     /// Wall time of the execution.
     pub duration: Duration,
+    /// Served from the query cache (or a recorded mutation outcome) instead of executing.
+    pub cached: bool,
 }
 
 impl Outcome {
@@ -69,9 +77,45 @@ impl Outcome {
             reads: None,
             writes: None,
             duration: started.elapsed(),
+            cached: false,
+        }
+    }
+
+    fn from_cache(hit: CachedResult, started: Instant) -> Outcome {
+        Outcome {
+            result: Ok(hit.value),
+            log_lines: hit.log_lines,
+            ts: Some(hit.ts),
+            reads: Some(hit.reads),
+            writes: None,
+            duration: started.elapsed(),
+            cached: true,
         }
     }
 }
+
+/// Tunables of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Memory bound of the query result cache, in bytes (estimated from encoded sizes).
+    pub cache_bytes: usize,
+    /// Print one stdout line per execution.
+    pub print_log: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            print_log: false,
+        }
+    }
+}
+
+/// How long recorded mutation outcomes are kept for deduplication.
+pub const MUTATION_OUTCOME_RETENTION: Duration = Duration::from_secs(3600);
+/// Longest accepted client session id.
+pub const MAX_SESSION_ID_LEN: usize = 64;
 
 struct Inner {
     persistence: Arc<dyn Persistence>,
@@ -81,6 +125,11 @@ struct Inner {
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
     query_permits: Semaphore,
+    invalidation: Invalidation,
+    flights: Flights,
+    log: FunctionLog,
+    metrics: Arc<Metrics>,
+    commits: AtomicU64,
 }
 
 /// A running engine; cheap to clone.
@@ -109,6 +158,30 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".to_owned())
 }
 
+/// Decodes a recorded mutation outcome.
+fn decode_stored(stored: &StoredOutcome, started: Instant) -> Result<Outcome, FnError> {
+    let body: serde_json::Value = serde_json::from_str(&stored.body)
+        .map_err(|e| FnError::internal(format!("corrupt recorded outcome: {e}")))?;
+    let value = Value::from_convex_json(&body["value"])?;
+    let log_lines = body["logLines"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Outcome {
+        result: Ok(value),
+        log_lines,
+        ts: Some(stored.ts),
+        reads: None,
+        writes: None,
+        duration: started.elapsed(),
+        cached: true,
+    })
+}
+
 /// Converts a function error into what the client sees; internals go to the server log only.
 fn to_failure(path: &FunctionPath, error: FnError) -> FunctionFailure {
     match error {
@@ -129,8 +202,20 @@ impl Engine {
         persistence: Arc<dyn Persistence>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, EngineError> {
+        Engine::start_with(app, persistence, clock, EngineConfig::default())
+    }
+
+    /// [`Engine::start`] with explicit tunables.
+    pub fn start_with(
+        app: App,
+        persistence: Arc<dyn Persistence>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
         persistence.open_indexes(&app.schema.all_indexes())?;
         let committer = Committer::start(persistence.clone())?;
+        let metrics = Arc::new(Metrics::default());
+        let published = persistence.latest_ts();
         Ok(Engine {
             inner: Arc::new(Inner {
                 persistence,
@@ -140,6 +225,11 @@ impl Engine {
                 clock,
                 ids: IdGenerator::default(),
                 query_permits: Semaphore::new(MAX_CONCURRENT_QUERIES),
+                invalidation: Invalidation::new(published, config.cache_bytes, metrics.clone()),
+                flights: Flights::default(),
+                log: FunctionLog::new(config.print_log, metrics.clone()),
+                metrics,
+                commits: AtomicU64::new(0),
             }),
         })
     }
@@ -163,38 +253,225 @@ impl Engine {
         })
     }
 
-    /// Runs the function at `path`, which must be of `kind`.
+    /// Runs the function at `path` as an internal call; it must be of `kind`.
     pub async fn run(&self, kind: FunctionKind, path: &FunctionPath, args: Value) -> Outcome {
+        self.call(Some(kind), path, args, Transport::Internal).await
+    }
+
+    /// Runs the function at `path` as an internal call, whatever its kind.
+    pub async fn run_any(&self, path: &FunctionPath, args: Value) -> Outcome {
+        self.call(None, path, args, Transport::Internal).await
+    }
+
+    /// Runs the function at `path` (which must be of `kind` when given) and records the
+    /// execution in the function log. Queries go through the shared result cache.
+    pub async fn call(
+        &self,
+        kind: Option<FunctionKind>,
+        path: &FunctionPath,
+        args: Value,
+        transport: Transport,
+    ) -> Outcome {
         let started = Instant::now();
-        match self.kind_of(path) {
-            None => Outcome::failed(
+        let canonical_args = canonical_string(&args);
+        let function = self.inner.app.functions.get(path).cloned();
+        let actual = function.as_ref().map(|f| match f {
+            Function::Query(_) => FunctionKind::Query,
+            Function::Mutation(_) => FunctionKind::Mutation,
+            Function::Action(_) => FunctionKind::Action,
+        });
+        let outcome = match (function, kind) {
+            (None, _) => Outcome::failed(
                 FunctionFailure::Message(format!("Could not find public function for '{path}'")),
                 started,
             ),
-            Some(actual) if actual != kind => Outcome::failed(
+            (Some(_), Some(kind)) if Some(kind) != actual => Outcome::failed(
                 FunctionFailure::Message(format!(
                     "Trying to execute {path} as {}, but it is defined as {}.",
                     kind.name(),
-                    actual.name()
+                    actual.map_or("nothing", FunctionKind::name)
                 )),
                 started,
             ),
-            Some(_) => self.run_any(path, args).await,
-        }
+            (Some(Function::Query(f)), _) => {
+                self.query(path, f, args, &canonical_args, started).await
+            }
+            (Some(Function::Mutation(f)), _) => {
+                self.run_mutation(path, f, args, None, started).await
+            }
+            (Some(Function::Action(f)), _) => self.run_action(path, f, args, started).await,
+        };
+        self.record(
+            kind.or(actual).unwrap_or(FunctionKind::Query),
+            path,
+            &canonical_args,
+            transport,
+            &outcome,
+        );
+        outcome
     }
 
-    /// Runs the function at `path` whatever its kind.
-    pub async fn run_any(&self, path: &FunctionPath, args: Value) -> Outcome {
+    /// Runs a mutation sent by a sync client at most once per `(session, request_id)`: a
+    /// re-sent mutation gets the recorded outcome (stored in the mutation's own transaction).
+    pub async fn call_mutation_once(
+        &self,
+        session: &str,
+        request_id: u32,
+        path: &FunctionPath,
+        args: Value,
+        transport: Transport,
+    ) -> Outcome {
         let started = Instant::now();
-        match self.inner.app.functions.get(path).cloned() {
-            None => Outcome::failed(
-                FunctionFailure::Message(format!("Could not find public function for '{path}'")),
-                started,
-            ),
-            Some(Function::Query(f)) => self.run_query(path, f, args, started).await,
-            Some(Function::Mutation(f)) => self.run_mutation(path, f, args, started).await,
-            Some(Function::Action(f)) => self.run_action(path, f, args, started).await,
+        let canonical_args = canonical_string(&args);
+        let outcome = match self.inner.app.functions.get(path).cloned() {
+            Some(Function::Mutation(f)) if session.len() <= MAX_SESSION_ID_LEN => {
+                let dedup = Some((session.to_owned(), request_id));
+                self.run_mutation(path, f, args, dedup, started).await
+            }
+            Some(Function::Mutation(f)) => self.run_mutation(path, f, args, None, started).await,
+            _ => {
+                return self
+                    .call(Some(FunctionKind::Mutation), path, args, transport)
+                    .await;
+            }
+        };
+        if outcome.cached {
+            self.inner
+                .metrics
+                .mutations_deduplicated
+                .fetch_add(1, Ordering::Relaxed);
         }
+        self.record(
+            FunctionKind::Mutation,
+            path,
+            &canonical_args,
+            transport,
+            &outcome,
+        );
+        outcome
+    }
+
+    fn record(
+        &self,
+        kind: FunctionKind,
+        path: &FunctionPath,
+        canonical_args: &str,
+        transport: Transport,
+        outcome: &Outcome,
+    ) {
+        self.inner.log.record(Execution {
+            seq: 0,
+            time_ms: 0,
+            kind,
+            path: path.to_string(),
+            args_hash: self.inner.log.args_hash(canonical_args),
+            transport,
+            error: outcome
+                .result
+                .as_ref()
+                .err()
+                .map(|f| f.message().to_owned()),
+            cached: outcome.cached,
+            duration: if outcome.cached {
+                Duration::ZERO
+            } else {
+                outcome.duration
+            },
+            log_lines: outcome.log_lines.clone(),
+        });
+    }
+
+    /// The function log.
+    pub fn function_log(&self) -> &FunctionLog {
+        &self.inner.log
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Estimated bytes and entries in the query cache.
+    pub fn cache_usage(&self) -> (usize, usize) {
+        self.inner.invalidation.cache_usage()
+    }
+
+    /// The latest commit whose effects on caches and subscriptions have been applied.
+    pub fn published_ts(&self) -> Timestamp {
+        self.inner.invalidation.published()
+    }
+
+    /// Watches a subscribed query's read set (computed at `snapshot`); the session handle is
+    /// marked dirty for `query_id` when a commit touches it. `None`: already stale, re-run.
+    pub fn watch(
+        &self,
+        session: &Arc<SessionHandle>,
+        query_id: u32,
+        reads: Arc<ReadSet>,
+        snapshot: Timestamp,
+    ) -> Option<WatcherId> {
+        self.inner
+            .invalidation
+            .watch(session, query_id, reads, snapshot)
+    }
+
+    /// Stops watching.
+    pub fn unwatch(&self, id: WatcherId) {
+        self.inner.invalidation.unwatch(id);
+    }
+
+    /// The timestamp at which all of a session's results are valid, if none is dirty.
+    pub fn clean_ts(&self, session: &SessionHandle) -> Option<Timestamp> {
+        self.inner.invalidation.clean_ts(session)
+    }
+
+    async fn query(
+        &self,
+        path: &FunctionPath,
+        f: Arc<crate::registry::QueryFn>,
+        args: Value,
+        canonical_args: &str,
+        started: Instant,
+    ) -> Outcome {
+        let metrics = &self.inner.metrics;
+        let key = CacheKey {
+            path: path.clone(),
+            args: canonical_args.to_owned(),
+        };
+        if let Some(hit) = self.inner.invalidation.cache_get(&key) {
+            metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Outcome::from_cache(hit, started);
+        }
+        let guard = match self.inner.flights.begin(&key) {
+            Flight::Lead(guard) => guard,
+            Flight::Join(rx) => {
+                if let Ok(mut shared) = rx.await {
+                    metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    shared.cached = true;
+                    shared.duration = started.elapsed();
+                    return shared;
+                }
+                // The leader gave up (failed or cancelled): run it here, uncached.
+                metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+                return self.run_query(path, f, args, started).await;
+            }
+        };
+        metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.run_query(path, f, args, started).await;
+        let cached = match (&outcome.result, &outcome.reads, outcome.ts) {
+            (Ok(value), Some(reads), Some(ts)) => self.inner.invalidation.cache_insert(
+                key,
+                CachedResult {
+                    value: value.clone(),
+                    log_lines: outcome.log_lines.clone(),
+                    reads: reads.clone(),
+                    ts,
+                },
+            ),
+            _ => false,
+        };
+        guard.finish(cached.then_some(&outcome));
+        outcome
     }
 
     async fn run_query(
@@ -237,9 +514,10 @@ impl Engine {
                 result: result.map_err(|e| to_failure(&task_path, e)),
                 log_lines: logs.into_lines(),
                 ts: Some(ts),
-                reads: Some(state.reads),
+                reads: Some(Arc::new(state.reads)),
                 writes: None,
                 duration: started.elapsed(),
+                cached: false,
             }
         })
         .await;
@@ -256,31 +534,44 @@ impl Engine {
         path: &FunctionPath,
         f: Arc<crate::registry::MutationFn>,
         args: Value,
+        dedup: Option<(String, u32)>,
         started: Instant,
     ) -> Outcome {
         let (reply_tx, reply_rx) = oneshot::channel::<Outcome>();
         let inner = self.inner.clone();
         let job_path = path.clone();
         let job: crate::committer::Job = Box::new(move |txn| {
+            let reply = move |outcome: Outcome| {
+                let _ = reply_tx.send(outcome);
+            };
             let txn = match txn {
                 Ok(txn) => txn,
                 Err(e) => {
                     let outcome = Outcome::failed(to_failure(&job_path, e.into()), started);
-                    return JobEnd {
-                        commit: false,
-                        finish: Box::new(move |_| {
-                            let _ = reply_tx.send(outcome);
-                        }),
-                    };
+                    return JobEnd::rollback(move || reply(outcome));
                 }
             };
+            if let Some((session, request)) = &dedup {
+                match txn.find_mutation_outcome(session, *request) {
+                    Ok(Some(stored)) => {
+                        let outcome = decode_stored(&stored, started)
+                            .unwrap_or_else(|e| Outcome::failed(to_failure(&job_path, e), started));
+                        return JobEnd::rollback(move || reply(outcome));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let outcome = Outcome::failed(to_failure(&job_path, e.into()), started);
+                        return JobEnd::rollback(move || reply(outcome));
+                    }
+                }
+            }
             let mut state = TxnState::new(inner.schema.clone());
             let mut writes = WriteSet::default();
             let mut logs = LogLines::default();
             let result = catch_unwind(AssertUnwindSafe(|| {
                 let mut ctx = MutationCtx {
                     db: DatabaseWriter {
-                        txn,
+                        txn: &mut *txn,
                         state: &mut state,
                         writes: &mut writes,
                         written: 0,
@@ -298,36 +589,76 @@ impl Engine {
                 )))
             });
             let log_lines = logs.into_lines();
-            match result {
-                Ok(value) => JobEnd {
-                    commit: true,
-                    finish: Box::new(move |committed| {
-                        let outcome = match committed {
-                            Ok(ts) => Outcome {
-                                result: Ok(value),
-                                log_lines,
-                                ts,
-                                reads: Some(state.reads),
-                                writes: Some(Arc::new(writes)),
-                                duration: started.elapsed(),
-                            },
-                            Err(e) => Outcome::failed(to_failure(&job_path, e.into()), started),
-                        };
-                        let _ = reply_tx.send(outcome);
-                    }),
-                },
+            let value = match result {
+                Ok(value) => value,
                 Err(e) => {
                     let failure = to_failure(&job_path, e);
-                    JobEnd {
-                        commit: false,
-                        finish: Box::new(move |_| {
-                            let _ = reply_tx.send(Outcome {
-                                log_lines,
-                                ..Outcome::failed(failure, started)
-                            });
-                        }),
-                    }
+                    return JobEnd::rollback(move || {
+                        reply(Outcome {
+                            log_lines,
+                            ..Outcome::failed(failure, started)
+                        })
+                    });
                 }
+            };
+            // Bookkeeping in the same transaction: the outcome for deduplication, and now and
+            // then the removal of outcomes too old to be re-sent.
+            let ts = txn.ts();
+            let bookkeeping = (|| -> Result<(), EngineError> {
+                if let Some((session, request)) = &dedup {
+                    let body = serde_json::json!({
+                        "value": value.to_convex_json(),
+                        "logLines": log_lines,
+                    });
+                    txn.record_mutation_outcome(
+                        session,
+                        *request,
+                        &StoredOutcome {
+                            ts,
+                            body: body.to_string(),
+                        },
+                    )?;
+                }
+                if inner.commits.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+                    let retention =
+                        u64::try_from(MUTATION_OUTCOME_RETENTION.as_nanos()).unwrap_or(u64::MAX);
+                    let cutoff = Timestamp::from_nanos(ts.as_nanos().saturating_sub(retention));
+                    txn.prune_mutation_outcomes(cutoff)?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = bookkeeping {
+                let outcome = Outcome::failed(to_failure(&job_path, e.into()), started);
+                return JobEnd::rollback(move || reply(outcome));
+            }
+            let writes = Arc::new(writes);
+            JobEnd {
+                commit: true,
+                finish: Box::new(move |committed| {
+                    let outcome = match committed {
+                        Ok(Some(ts)) => {
+                            // Caches and subscriptions learn of the commit before anyone
+                            // learns that the mutation succeeded.
+                            inner.invalidation.publish(ts, writes.clone());
+                            inner.metrics.commits.fetch_add(1, Ordering::Relaxed);
+                            Outcome {
+                                result: Ok(value),
+                                log_lines,
+                                ts: Some(ts),
+                                reads: Some(Arc::new(state.reads)),
+                                writes: Some(writes),
+                                duration: started.elapsed(),
+                                cached: false,
+                            }
+                        }
+                        Ok(None) => Outcome::failed(
+                            to_failure(&job_path, FnError::internal("commit skipped")),
+                            started,
+                        ),
+                        Err(e) => Outcome::failed(to_failure(&job_path, e.into()), started),
+                    };
+                    reply(outcome);
+                }),
             }
         });
         if let Err(e) = self.inner.committer.submit(job).await {
@@ -370,6 +701,7 @@ impl Engine {
             reads: None,
             writes: None,
             duration: started.elapsed(),
+            cached: false,
         }
     }
 }

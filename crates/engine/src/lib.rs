@@ -7,6 +7,9 @@ mod context;
 mod db;
 mod engine;
 mod error;
+mod flight;
+mod invalidation;
+mod log;
 mod path;
 mod range;
 mod readset;
@@ -17,8 +20,15 @@ pub use db::{
     DatabaseReader, DatabaseWriter, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_READ, MAX_DOCUMENTS_WRITTEN,
     MAX_PAGE_SIZE, PaginationOpts, PaginationResult, Query,
 };
-pub use engine::{Engine, FunctionKind, MAX_CONCURRENT_QUERIES, Outcome};
+pub use engine::{
+    Engine, EngineConfig, FunctionKind, MAX_CONCURRENT_QUERIES, MAX_SESSION_ID_LEN,
+    MUTATION_OUTCOME_RETENTION, Outcome,
+};
 pub use error::{ConvexError, EngineError, FnError, FnResult, FunctionFailure};
+pub use invalidation::{COMMIT_LOG_LEN, DEFAULT_CACHE_BYTES, SessionHandle, WatcherId};
+pub use log::{
+    Execution, FunctionLog, Histogram, LATENCY_BUCKETS, LOG_RING_CAPACITY, Metrics, Transport,
+};
 pub use path::{FunctionPath, MAX_PATH_LEN};
 pub use range::IndexRange;
 pub use readset::{ReadSet, WriteSet};

@@ -265,6 +265,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         api_port: 0,
         host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         durability: "normal".to_owned(),
+        print_log: false,
     })
     .await?;
     let engine = engine_rows(&running.engine, n).await?;

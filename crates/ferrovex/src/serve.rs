@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ferrovex_engine::Engine;
+use ferrovex_engine::{Engine, EngineConfig};
 use ferrovex_server::ApiState;
 use ferrovex_store::SystemClock;
 use ferrovex_store_sqlite::{Durability, SqlitePersistence};
@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// `normal` (safe against process crashes) or `full` (fsync every commit).
     #[arg(long, env = "FERROVEX_DURABILITY", default_value = "normal", value_parser = ["normal", "full"])]
     pub durability: String,
+    /// Print one stdout line per function execution (`Q messages:list (WebSocket) success 0ms`).
+    #[arg(long, env = "FERROVEX_PRINT_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub print_log: bool,
 }
 
 /// A running deployment.

@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ferrovex_engine::{FunctionKind, FunctionPath, Outcome};
+use ferrovex_engine::{FunctionKind, FunctionPath, Outcome, Transport};
 use ferrovex_values::Value;
 use serde_json::{Map, json};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
@@ -39,6 +39,8 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/action", post(post_action))
         .route("/api/function", post(post_function))
         .route("/api/run/{*path}", post(post_run))
+        .route("/api/sync", get(crate::sync::upgrade))
+        .route("/api/{version}/sync", get(crate::sync::upgrade))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
@@ -152,8 +154,18 @@ async fn call(
     )?;
     let args = parse_args(map.remove("args"))?;
     let outcome = match kind {
-        Some(kind) => state.engine.run(kind, &path, args).await,
-        None => state.engine.run_any(&path, args).await,
+        Some(kind) => {
+            state
+                .engine
+                .call(Some(kind), &path, args, Transport::HttpApi)
+                .await
+        }
+        None => {
+            state
+                .engine
+                .call(None, &path, args, Transport::HttpApi)
+                .await
+        }
     };
     Ok(outcome_response(outcome, format))
 }
@@ -206,7 +218,10 @@ async fn post_run(
         ValueFormat::Clean,
     )?;
     let args = parse_args(map.remove("args"))?;
-    let outcome = state.engine.run_any(&path, args).await;
+    let outcome = state
+        .engine
+        .call(None, &path, args, Transport::HttpApi)
+        .await;
     Ok(outcome_response(outcome, format))
 }
 
@@ -226,6 +241,9 @@ async fn get_query(
         })?),
     };
     let args = parse_args(args)?;
-    let outcome = state.engine.run(FunctionKind::Query, &path, args).await;
+    let outcome = state
+        .engine
+        .call(Some(FunctionKind::Query), &path, args, Transport::HttpApi)
+        .await;
     Ok(outcome_response(outcome, format))
 }

@@ -4,6 +4,7 @@
 mod error;
 mod format;
 mod http_api;
+pub mod sync;
 
 use std::future::Future;
 

@@ -40,6 +40,14 @@ CREATE TABLE IF NOT EXISTS indexes (
     index_id TEXT PRIMARY KEY,
     fields TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mutation_outcomes (
+    session_id TEXT NOT NULL,
+    request_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mutation_outcomes_by_ts ON mutation_outcomes (ts);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

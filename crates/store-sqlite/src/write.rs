@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ferrovex_store::index::index_key;
 use ferrovex_store::{
     CREATION_TIME_INDEX, Document, DocumentId, IndexDef, IndexEntry, IndexId, KeyRange, Order,
-    ReadTxn, StoreError, TableName, Timestamp, WriteTxn,
+    ReadTxn, StoreError, StoredOutcome, TableName, Timestamp, WriteTxn,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -172,6 +172,52 @@ impl WriteTxn for SqliteWrite {
         self.conn()?
             .prepare_cached("SELECT value FROM meta WHERE key = ?1")
             .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(backend)
+    }
+
+    fn find_mutation_outcome(
+        &mut self,
+        session: &str,
+        request_id: u32,
+    ) -> Result<Option<StoredOutcome>, StoreError> {
+        let row: Option<(i64, String)> = self
+            .conn()?
+            .prepare_cached(
+                "SELECT ts, body FROM mutation_outcomes WHERE session_id = ?1 AND request_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![session, request_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(backend)?;
+        Ok(row.map(|(ts, body)| StoredOutcome {
+            ts: Timestamp::from_nanos(u64::try_from(ts).unwrap_or(0)),
+            body,
+        }))
+    }
+
+    fn record_mutation_outcome(
+        &mut self,
+        session: &str,
+        request_id: u32,
+        outcome: &StoredOutcome,
+    ) -> Result<(), StoreError> {
+        let ts = i64::try_from(outcome.ts.as_nanos()).unwrap_or(i64::MAX);
+        self.conn()?
+            .prepare_cached(
+                "INSERT INTO mutation_outcomes (session_id, request_id, ts, body) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (session_id, request_id) DO UPDATE SET ts = excluded.ts, body = excluded.body",
+            )
+            .and_then(|mut s| s.execute(params![session, request_id, ts, outcome.body]))
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn prune_mutation_outcomes(&mut self, before: Timestamp) -> Result<usize, StoreError> {
+        let before = i64::try_from(before.as_nanos()).unwrap_or(i64::MAX);
+        self.conn()?
+            .prepare_cached("DELETE FROM mutation_outcomes WHERE ts < ?1")
+            .and_then(|mut s| s.execute([before]))
             .map_err(backend)
     }
 

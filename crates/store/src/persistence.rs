@@ -52,8 +52,36 @@ pub trait WriteTxn: ReadTxn {
     /// Reads a system record written by [`WriteTxn::put_meta`].
     fn get_meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
 
+    /// The stored outcome of mutation `request_id` of client session `session`, if it ran.
+    fn find_mutation_outcome(
+        &mut self,
+        session: &str,
+        request_id: u32,
+    ) -> Result<Option<StoredOutcome>, StoreError>;
+
+    /// Records the outcome of a mutation in this transaction, so that a client re-sending it
+    /// after a reconnect gets the same answer without running it twice.
+    fn record_mutation_outcome(
+        &mut self,
+        session: &str,
+        request_id: u32,
+        outcome: &StoredOutcome,
+    ) -> Result<(), StoreError>;
+
+    /// Drops recorded mutation outcomes committed before `before`; returns how many.
+    fn prune_mutation_outcomes(&mut self, before: Timestamp) -> Result<usize, StoreError>;
+
     /// Makes every write durable and visible at [`ReadTxn::ts`].
     fn commit(self: Box<Self>) -> Result<Timestamp, StoreError>;
+}
+
+/// A recorded mutation outcome: its commit timestamp and an opaque body written by the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredOutcome {
+    /// Commit timestamp of the mutation.
+    pub ts: Timestamp,
+    /// Engine-defined encoding of the result and log lines.
+    pub body: String,
 }
 
 /// A storage backend.

@@ -1,0 +1,259 @@
+//! The function log: one record per execution (kind, path, transport, outcome, cached flag,
+//! duration, log lines), kept in a bounded ring for the dashboard, printed as one stdout line
+//! per execution (`Q messages:list (WebSocket) success (cached) 0ms`), and counted in
+//! [`Metrics`].
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::engine::FunctionKind;
+
+/// Executions kept in memory for the dashboard.
+pub const LOG_RING_CAPACITY: usize = 1000;
+
+/// How a call reached the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// The HTTP API (`/api/query` ...).
+    HttpApi,
+    /// The sync WebSocket.
+    WebSocket,
+    /// Called by another function (an action's `run_query`) or by Ferrovex itself.
+    Internal,
+}
+
+impl Transport {
+    /// The label used in the log line and the dashboard.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::HttpApi => "HTTP API",
+            Transport::WebSocket => "WebSocket",
+            Transport::Internal => "internal",
+        }
+    }
+
+    /// A short machine-friendly name (`http`, `ws`, `internal`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Transport::HttpApi => "http",
+            Transport::WebSocket => "ws",
+            Transport::Internal => "internal",
+        }
+    }
+}
+
+/// One execution.
+#[derive(Clone, Debug)]
+pub struct Execution {
+    /// Increasing sequence number (for "everything after N" polling).
+    pub seq: u64,
+    /// Wall time when it finished, ms since the epoch.
+    pub time_ms: u64,
+    /// Query, mutation or action.
+    pub kind: FunctionKind,
+    /// Canonical path (or the raw path when it was not found).
+    pub path: String,
+    /// A keyed hash of the canonical arguments: tells calls apart without showing arguments,
+    /// which may hold secrets. The key is random per process.
+    pub args_hash: String,
+    /// How the call arrived.
+    pub transport: Transport,
+    /// `None` on success, else the client-visible error message.
+    pub error: Option<String>,
+    /// Served from the query cache.
+    pub cached: bool,
+    /// Execution time (zero for cache hits).
+    pub duration: Duration,
+    /// Log lines of the execution (replayed for cache hits).
+    pub log_lines: Vec<String>,
+}
+
+impl Execution {
+    /// The stdout line: `Q messages:list (WebSocket) success (cached) 0ms`.
+    pub fn line(&self) -> String {
+        let letter = match self.kind {
+            FunctionKind::Query => "Q",
+            FunctionKind::Mutation => "M",
+            FunctionKind::Action => "A",
+        };
+        let outcome = if self.error.is_some() {
+            "failure"
+        } else {
+            "success"
+        };
+        let cached = if self.cached { " (cached)" } else { "" };
+        format!(
+            "{letter} {} ({}) {outcome}{cached} {}ms",
+            self.path,
+            self.transport.label(),
+            self.duration.as_millis()
+        )
+    }
+}
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// A fixed-bucket latency histogram.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Cumulative bucket counts, total count and sum in seconds.
+    pub fn snapshot(&self) -> (Vec<u64>, u64, f64) {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        (buckets, self.count.load(Ordering::Relaxed), sum)
+    }
+}
+
+/// Counters shown on the dashboard and on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Executions per kind: query, mutation, action.
+    pub executions: [AtomicU64; 3],
+    /// Failed executions per kind.
+    pub failures: [AtomicU64; 3],
+    /// Query cache hits.
+    pub cache_hits: AtomicU64,
+    /// Query cache misses (fresh executions of cacheable queries).
+    pub cache_misses: AtomicU64,
+    /// Commits.
+    pub commits: AtomicU64,
+    /// Mutations answered from a recorded outcome instead of running again.
+    pub mutations_deduplicated: AtomicU64,
+    /// Open sync WebSockets.
+    pub open_sockets: AtomicI64,
+    /// Subscribed queries across all sockets.
+    pub active_subscriptions: AtomicI64,
+    /// Re-executions of subscribed queries caused by commits.
+    pub subscription_reruns: AtomicU64,
+    /// Latency per kind.
+    pub latency: [Histogram; 3],
+}
+
+impl Metrics {
+    /// Index of a kind in the per-kind arrays.
+    pub fn kind_index(kind: FunctionKind) -> usize {
+        match kind {
+            FunctionKind::Query => 0,
+            FunctionKind::Mutation => 1,
+            FunctionKind::Action => 2,
+        }
+    }
+
+    /// Hits / (hits + misses), or 0 with no traffic.
+    pub fn cache_hit_ratio(&self) -> f64 {
+        let hits = self.cache_hits.load(Ordering::Relaxed) as f64;
+        let misses = self.cache_misses.load(Ordering::Relaxed) as f64;
+        if hits + misses == 0.0 {
+            0.0
+        } else {
+            hits / (hits + misses)
+        }
+    }
+}
+
+/// The function log.
+pub struct FunctionLog {
+    ring: Mutex<VecDeque<Arc<Execution>>>,
+    seq: AtomicU64,
+    print: bool,
+    hash_key: std::collections::hash_map::RandomState,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for FunctionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionLog")
+            .field("print", &self.print)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FunctionLog {
+    /// A log; `print` writes one stdout line per execution.
+    pub fn new(print: bool, metrics: Arc<Metrics>) -> FunctionLog {
+        FunctionLog {
+            ring: Mutex::new(VecDeque::with_capacity(LOG_RING_CAPACITY)),
+            seq: AtomicU64::new(0),
+            print,
+            hash_key: std::collections::hash_map::RandomState::new(),
+            metrics,
+        }
+    }
+
+    /// The keyed hash of canonical arguments.
+    pub fn args_hash(&self, canonical_args: &str) -> String {
+        let mut h = self.hash_key.build_hasher();
+        canonical_args.hash(&mut h);
+        format!("{:08x}", h.finish() >> 32)
+    }
+
+    /// Records an execution (the `seq` and `time_ms` fields are filled in here).
+    pub fn record(&self, mut execution: Execution) {
+        execution.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        execution.time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let k = Metrics::kind_index(execution.kind);
+        self.metrics.executions[k].fetch_add(1, Ordering::Relaxed);
+        if execution.error.is_some() {
+            self.metrics.failures[k].fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics.latency[k].observe(execution.duration);
+        if self.print {
+            println!("{}", execution.line());
+        }
+        let mut ring = self.ring.lock();
+        if ring.len() == LOG_RING_CAPACITY {
+            ring.pop_front();
+        }
+        ring.push_back(Arc::new(execution));
+    }
+
+    /// The recorded executions with `seq > after`, oldest first.
+    pub fn since(&self, after: u64) -> Vec<Arc<Execution>> {
+        self.ring
+            .lock()
+            .iter()
+            .filter(|e| e.seq > after)
+            .cloned()
+            .collect()
+    }
+
+    /// The latest sequence number.
+    pub fn last_seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,621 @@
+//! One sync session: the per-socket state machine (versions, query set, identity), the
+//! mutation queue, and the update step that re-runs invalidated queries and sends
+//! Transitions.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use convex_sync_types::{AuthenticationToken, ClientMessage, QuerySetModification};
+use ferrovex_engine::{
+    Engine, FunctionKind, FunctionPath, Metrics, Outcome, SessionHandle, Transport, WatcherId,
+};
+use ferrovex_values::Value;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value as Json;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::protocol::{self, StateVersion};
+use super::{
+    CLIENT_TIMEOUT, HEARTBEAT, MAX_CONCURRENT_ACTIONS, MAX_QUERIES_PER_SOCKET, MUTATION_QUEUE,
+};
+use crate::ApiState;
+
+/// Update rounds in one step before yielding to other events (a query that is invalidated
+/// again while it re-runs is retried in the next round).
+const MAX_ROUNDS: usize = 8;
+
+/// Why a session ends.
+enum End {
+    /// The client closed or the socket failed.
+    Gone,
+    /// A protocol violation: `FatalError`, then close with this reason.
+    Protocol(String),
+    /// The client does not read its socket.
+    SlowClient,
+    /// Authentication failed: `AuthError` was sent; close.
+    Auth,
+    /// The client was silent too long.
+    Timeout,
+}
+
+/// Work finished outside the main loop.
+enum Event {
+    MutationDone { request_id: u32, outcome: Outcome },
+    ActionDone { request_id: u32, outcome: Outcome },
+}
+
+struct MutationJob {
+    request_id: u32,
+    path: Result<FunctionPath, String>,
+    args: Result<Value, String>,
+}
+
+/// One subscribed query.
+struct Subscribed {
+    path: Result<FunctionPath, String>,
+    args: Result<Value, String>,
+    watcher: Option<WatcherId>,
+    /// Hash of the last result sent, to skip unchanged results.
+    sent_hash: Option<u64>,
+}
+
+struct Session {
+    engine: Engine,
+    metrics: Arc<Metrics>,
+    out: mpsc::Sender<Message>,
+    handle: Arc<SessionHandle>,
+    sent: StateVersion,
+    recv_query_set: u32,
+    recv_identity: u32,
+    queries: HashMap<u32, Subscribed>,
+    removed: Vec<u32>,
+    session_id: Option<String>,
+    clock_skew_ms: Option<f64>,
+    mutations: mpsc::Sender<MutationJob>,
+    events: mpsc::Sender<Event>,
+    actions: Arc<Semaphore>,
+    last_sent: Instant,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn hash_outcome(msg: &Json) -> u64 {
+    let mut h = DefaultHasher::new();
+    // The message minus nothing: value or error, log lines. Query ids are equal per query.
+    msg.to_string().hash(&mut h);
+    h.finish()
+}
+
+/// Decodes the `args` array of a client message (`[{...}]`).
+fn decode_args(raw: &str) -> Result<Value, String> {
+    let json: Json = serde_json::from_str(raw).map_err(|e| format!("invalid args: {e}"))?;
+    let object = match json {
+        Json::Array(mut items) if items.len() == 1 => items.remove(0),
+        Json::Array(items) => {
+            return Err(format!(
+                "args must hold exactly one object, got {}",
+                items.len()
+            ));
+        }
+        other => other,
+    };
+    if !object.is_object() {
+        return Err("args must be an object".to_owned());
+    }
+    Value::from_convex_json(&object).map_err(|e| format!("invalid args: {e}"))
+}
+
+fn decode_path(raw: &str) -> Result<FunctionPath, String> {
+    FunctionPath::parse(raw).map_err(|e| e.to_string())
+}
+
+pub(crate) async fn run(socket: WebSocket, state: ApiState) {
+    let engine = state.engine.clone();
+    let metrics = engine.metrics().clone();
+    metrics
+        .open_sockets
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(super::OUTBOUND_QUEUE);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let (mutation_tx, mut mutation_rx) = mpsc::channel::<MutationJob>(MUTATION_QUEUE);
+    let (event_tx, mut event_rx) = mpsc::channel::<Event>(MUTATION_QUEUE + MAX_CONCURRENT_ACTIONS);
+    let mut session = Session {
+        engine: engine.clone(),
+        metrics: metrics.clone(),
+        out: out_tx,
+        handle: SessionHandle::new(),
+        sent: StateVersion::default(),
+        recv_query_set: 0,
+        recv_identity: 0,
+        queries: HashMap::new(),
+        removed: Vec::new(),
+        session_id: None,
+        clock_skew_ms: None,
+        mutations: mutation_tx,
+        events: event_tx.clone(),
+        actions: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIONS)),
+        last_sent: Instant::now(),
+    };
+    // Mutations of one socket run one at a time, in the order they arrived.
+    let session_id_cell = Arc::new(parking_lot::Mutex::new(None::<String>));
+    let mutation_worker = {
+        let engine = engine.clone();
+        let session_id_cell = session_id_cell.clone();
+        tokio::spawn(async move {
+            while let Some(job) = mutation_rx.recv().await {
+                let outcome = match (job.path, job.args) {
+                    (Ok(path), Ok(args)) => {
+                        let sid = session_id_cell.lock().clone();
+                        match sid {
+                            Some(sid) => {
+                                engine
+                                    .call_mutation_once(
+                                        &sid,
+                                        job.request_id,
+                                        &path,
+                                        args,
+                                        Transport::WebSocket,
+                                    )
+                                    .await
+                            }
+                            None => {
+                                engine
+                                    .call(
+                                        Some(FunctionKind::Mutation),
+                                        &path,
+                                        args,
+                                        Transport::WebSocket,
+                                    )
+                                    .await
+                            }
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => failed_outcome(e),
+                };
+                if event_tx
+                    .send(Event::MutationDone {
+                        request_id: job.request_id,
+                        outcome,
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+
+    let mut last_inbound = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    let end = loop {
+        tokio::select! {
+            frame = stream.next() => {
+                last_inbound = Instant::now();
+                let result = match frame {
+                    None => Err(End::Gone),
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
+                            let _ = session.out.try_send(Message::Close(Some(CloseFrame {
+                                code: close_code::SIZE,
+                                reason: Utf8Bytes::from(format!("MessageTooBig: frames are limited to {} bytes", super::MAX_FRAME_BYTES)),
+                            })));
+                        }
+                        Err(End::Gone)
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        let r = session.on_text(text.as_str(), &session_id_cell).await;
+                        r
+                    }
+                    Some(Ok(Message::Binary(_))) => Err(End::Protocol("binary frames are not part of the protocol".to_owned())),
+                    Some(Ok(Message::Close(_))) => Err(End::Gone),
+                    Some(Ok(_)) => Ok(()),
+                };
+                if let Err(end) = result { break end; }
+            }
+            () = session.handle.changed() => {
+                if let Err(end) = session.update(false).await { break end; }
+            }
+            Some(event) = event_rx.recv() => {
+                if let Err(end) = session.on_event(event).await { break end; }
+            }
+            _ = ticker.tick() => {
+                if last_inbound.elapsed() > CLIENT_TIMEOUT {
+                    break End::Timeout;
+                }
+                if session.last_sent.elapsed() >= HEARTBEAT {
+                    if let Err(end) = session.send(protocol::ping()) { break end; }
+                    let _ = session.out.try_send(Message::Ping(Default::default()));
+                }
+            }
+        }
+    };
+    match &end {
+        End::Protocol(reason) => {
+            tracing::info!(%reason, "closing sync socket after a protocol error");
+            let _ = session.send(protocol::fatal_error(reason));
+            let _ = session.out.try_send(Message::Close(Some(CloseFrame {
+                code: close_code::POLICY,
+                reason: Utf8Bytes::from(truncate_reason(reason)),
+            })));
+        }
+        End::Auth => {
+            let _ = session.out.try_send(Message::Close(None));
+        }
+        End::SlowClient => {
+            tracing::warn!("dropping a sync client that does not read its socket");
+            writer.abort();
+        }
+        End::Timeout => {
+            let _ = session.out.try_send(Message::Close(Some(CloseFrame {
+                code: close_code::AWAY,
+                reason: Utf8Bytes::from_static("ClientTimeout"),
+            })));
+        }
+        End::Gone => {}
+    }
+    session.close();
+    mutation_worker.abort();
+    drop(session);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    metrics
+        .open_sockets
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Close reasons are limited to 123 bytes.
+fn truncate_reason(reason: &str) -> String {
+    let mut r = reason.to_owned();
+    let mut cut = r.len().min(120);
+    while !r.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    r.truncate(cut);
+    r
+}
+
+fn failed_outcome(message: String) -> Outcome {
+    Outcome {
+        result: Err(ferrovex_engine::FunctionFailure::Message(message)),
+        log_lines: Vec::new(),
+        ts: None,
+        reads: None,
+        writes: None,
+        duration: Duration::ZERO,
+        cached: false,
+    }
+}
+
+impl Session {
+    fn send(&mut self, msg: Json) -> Result<(), End> {
+        self.last_sent = Instant::now();
+        match self
+            .out
+            .try_send(Message::Text(Utf8Bytes::from(msg.to_string())))
+        {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(End::SlowClient),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(End::Gone),
+        }
+    }
+
+    async fn on_text(
+        &mut self,
+        text: &str,
+        session_id_cell: &parking_lot::Mutex<Option<String>>,
+    ) -> Result<(), End> {
+        let json: Json = serde_json::from_str(text)
+            .map_err(|e| End::Protocol(format!("MalformedMessage: not JSON: {e}")))?;
+        let msg = ClientMessage::try_from(json)
+            .map_err(|e| End::Protocol(format!("MalformedMessage: {e}")))?;
+        match msg {
+            ClientMessage::Connect {
+                session_id,
+                client_ts,
+                max_observed_timestamp,
+                ..
+            } => {
+                let sid = session_id.to_string();
+                *session_id_cell.lock() = Some(sid.clone());
+                self.session_id = Some(sid);
+                if let Some(ts) = client_ts.filter(|ts| *ts > 0) {
+                    self.clock_skew_ms = Some(ts as f64 - now_ns() as f64 / 1e6);
+                }
+                if let Some(observed) = max_observed_timestamp {
+                    let observed = u64::from(observed);
+                    let published = self.engine.published_ts().as_nanos();
+                    if observed > published {
+                        tracing::warn!(
+                            observed,
+                            published,
+                            "client has observed a timestamp newer than the latest commit"
+                        );
+                    }
+                }
+                Ok(())
+            }
+            ClientMessage::ModifyQuerySet {
+                base_version,
+                new_version,
+                modifications,
+            } => {
+                self.modify_query_set(base_version, new_version, modifications)?;
+                self.update(true).await
+            }
+            ClientMessage::Mutation {
+                request_id,
+                udf_path,
+                args,
+                ..
+            } => {
+                let job = MutationJob {
+                    request_id,
+                    path: decode_path(&udf_path.to_string()),
+                    args: decode_args(args.get()),
+                };
+                self.mutations.try_send(job).map_err(|_| {
+                    End::Protocol(format!(
+                        "TooManyConcurrentRequests: more than {MUTATION_QUEUE} queued mutations"
+                    ))
+                })
+            }
+            ClientMessage::Action {
+                request_id,
+                udf_path,
+                args,
+                ..
+            } => {
+                let path = decode_path(&udf_path.to_string());
+                let args = decode_args(args.get());
+                let Ok(permit) = self.actions.clone().try_acquire_owned() else {
+                    return self.send(protocol::request_failed(
+                        "ActionResponse",
+                        request_id,
+                        &format!("TooManyConcurrentRequests: at most {MAX_CONCURRENT_ACTIONS} actions may run at once per connection"),
+                    ));
+                };
+                let engine = self.engine.clone();
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let outcome = match (path, args) {
+                        (Ok(path), Ok(args)) => {
+                            engine
+                                .call(
+                                    Some(FunctionKind::Action),
+                                    &path,
+                                    args,
+                                    Transport::WebSocket,
+                                )
+                                .await
+                        }
+                        (Err(e), _) | (_, Err(e)) => failed_outcome(e),
+                    };
+                    drop(permit);
+                    let _ = events
+                        .send(Event::ActionDone {
+                            request_id,
+                            outcome,
+                        })
+                        .await;
+                });
+                Ok(())
+            }
+            ClientMessage::Authenticate {
+                base_version,
+                token,
+            } => {
+                if base_version != self.recv_identity {
+                    return Err(End::Protocol(format!(
+                        "IdentityVersionMismatch: baseVersion {base_version}, expected {}",
+                        self.recv_identity
+                    )));
+                }
+                match token {
+                    AuthenticationToken::None => {
+                        self.recv_identity += 1;
+                        for id in self.queries.keys() {
+                            self.handle.mark_dirty(*id);
+                        }
+                        self.update(true).await
+                    }
+                    AuthenticationToken::User(_) | AuthenticationToken::Admin(..) => {
+                        let _ = self.send(protocol::auth_error(
+                            "Authentication is not configured on this deployment: no auth provider accepts this token",
+                            self.recv_identity,
+                            true,
+                        ));
+                        Err(End::Auth)
+                    }
+                }
+            }
+            ClientMessage::Event(_) => Ok(()),
+        }
+    }
+
+    fn modify_query_set(
+        &mut self,
+        base_version: u32,
+        new_version: u32,
+        modifications: Vec<QuerySetModification>,
+    ) -> Result<(), End> {
+        if base_version != self.recv_query_set {
+            return Err(End::Protocol(format!(
+                "BaseVersionMismatch: baseVersion {base_version}, expected {}",
+                self.recv_query_set
+            )));
+        }
+        if new_version <= base_version {
+            return Err(End::Protocol(format!(
+                "InvalidQuerySetVersion: newVersion {new_version} must be greater than {base_version}"
+            )));
+        }
+        for modification in modifications {
+            match modification {
+                QuerySetModification::Add(query) => {
+                    let id = query.query_id.get_id();
+                    if self.queries.contains_key(&id) {
+                        return Err(End::Protocol(format!(
+                            "QueryIdInUse: query id {id} is already in the query set"
+                        )));
+                    }
+                    if self.queries.len() >= MAX_QUERIES_PER_SOCKET {
+                        return Err(End::Protocol(format!(
+                            "TooManySubscriptions: at most {MAX_QUERIES_PER_SOCKET} queries per connection"
+                        )));
+                    }
+                    self.queries.insert(
+                        id,
+                        Subscribed {
+                            path: decode_path(&query.udf_path.to_string()),
+                            args: decode_args(query.args.get()),
+                            watcher: None,
+                            sent_hash: None,
+                        },
+                    );
+                    self.removed.retain(|r| *r != id);
+                    self.metrics
+                        .active_subscriptions
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.handle.mark_dirty(id);
+                }
+                QuerySetModification::Remove { query_id } => {
+                    let id = query_id.get_id();
+                    let Some(sub) = self.queries.remove(&id) else {
+                        return Err(End::Protocol(format!(
+                            "UnknownQueryId: query id {id} is not in the query set"
+                        )));
+                    };
+                    if let Some(w) = sub.watcher {
+                        self.engine.unwatch(w);
+                    }
+                    self.handle.forget(id);
+                    self.removed.push(id);
+                    self.metrics
+                        .active_subscriptions
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        self.recv_query_set = new_version;
+        Ok(())
+    }
+
+    /// Re-runs dirty queries until every result is valid at one timestamp, then sends a
+    /// Transition if anything changed (or always, with `force`).
+    async fn update(&mut self, force: bool) -> Result<(), End> {
+        let mut modifications: Vec<Json> = self
+            .removed
+            .drain(..)
+            .map(protocol::query_removed)
+            .collect();
+        let mut clean = None;
+        for _ in 0..MAX_ROUNDS {
+            let dirty = self.handle.take_dirty();
+            for id in dirty {
+                let Some(sub) = self.queries.get_mut(&id) else {
+                    continue;
+                };
+                if let Some(w) = sub.watcher.take() {
+                    self.engine.unwatch(w);
+                }
+                let msg = match (&sub.path, &sub.args) {
+                    (Ok(path), Ok(args)) => {
+                        let outcome = self
+                            .engine
+                            .call(
+                                Some(FunctionKind::Query),
+                                path,
+                                args.clone(),
+                                Transport::WebSocket,
+                            )
+                            .await;
+                        if let (Some(reads), Some(ts)) = (&outcome.reads, outcome.ts) {
+                            sub.watcher = self.engine.watch(&self.handle, id, reads.clone(), ts);
+                            if sub.watcher.is_none() {
+                                // Stale already: a commit landed while it ran.
+                                self.handle.mark_dirty(id);
+                            }
+                        }
+                        protocol::query_modification(id, &outcome)
+                    }
+                    (Err(e), _) | (_, Err(e)) => protocol::query_failed(id, e),
+                };
+                let hash = hash_outcome(&msg);
+                if sub.sent_hash != Some(hash) {
+                    sub.sent_hash = Some(hash);
+                    modifications.push(msg);
+                }
+            }
+            if let Some(ts) = self.engine.clean_ts(&self.handle) {
+                clean = Some(ts);
+                break;
+            }
+        }
+        let Some(ts) = clean else {
+            // Still invalidated by concurrent commits; the pending wake-up brings us back.
+            return Ok(());
+        };
+        let end = StateVersion {
+            query_set: self.recv_query_set,
+            identity: self.recv_identity,
+            ts: self.sent.ts.max(ts.as_nanos()),
+        };
+        if modifications.is_empty()
+            && !force
+            && end.query_set == self.sent.query_set
+            && end.identity == self.sent.identity
+        {
+            return Ok(());
+        }
+        let msg = protocol::transition(self.sent, end, modifications, self.clock_skew_ms, now_ns());
+        self.sent = end;
+        self.send(msg)
+    }
+
+    async fn on_event(&mut self, event: Event) -> Result<(), End> {
+        match event {
+            Event::MutationDone {
+                request_id,
+                outcome,
+            } => {
+                let ts = outcome.ts.map_or(0, |t| t.as_nanos());
+                self.send(protocol::mutation_response(request_id, &outcome, ts))?;
+                // Every MutationResponse is followed by a Transition reaching its timestamp.
+                self.update(true).await
+            }
+            Event::ActionDone {
+                request_id,
+                outcome,
+            } => self.send(protocol::action_response(request_id, &outcome)),
+        }
+    }
+
+    fn close(&mut self) {
+        for (_, sub) in self.queries.drain() {
+            if let Some(w) = sub.watcher {
+                self.engine.unwatch(w);
+            }
+            self.metrics
+                .active_subscriptions
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
