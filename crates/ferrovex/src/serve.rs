@@ -61,10 +61,15 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     };
     let persistence = SqlitePersistence::open(&args.data_dir, durability, Arc::new(SystemClock))
         .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
-    let engine = Engine::start(
+    let config = EngineConfig {
+        print_log: args.print_log,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start_with(
         ferrovex_demo::app(),
         Arc::new(persistence),
         Arc::new(SystemClock),
+        config,
     )?;
     let listener = tokio::net::TcpListener::bind((args.host, args.api_port))
         .await
