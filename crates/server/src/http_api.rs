@@ -40,6 +40,8 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/function", post(post_function))
         .route("/api/run/{*path}", post(post_run))
         .route("/api/sync", get(crate::sync::upgrade))
+        .route("/_dashboard", get(crate::dashboard::handler))
+        .route("/metrics", get(crate::metrics::handler))
         .route("/api/{version}/sync", get(crate::sync::upgrade))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

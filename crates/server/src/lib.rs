@@ -1,9 +1,11 @@
 //! The HTTP edge of Ferrovex. Only this crate knows HTTP and JSON request shapes; it converts
 //! them to engine calls and engine outcomes back to the Convex wire format.
 
+mod dashboard;
 mod error;
 mod format;
 mod http_api;
+mod metrics;
 pub mod sync;
 
 use std::future::Future;

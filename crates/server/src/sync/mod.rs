@@ -22,6 +22,9 @@ pub const MAX_QUERIES_PER_SOCKET: usize = 1024;
 /// Outbound messages queued for a socket; a client that stops reading is disconnected when
 /// the queue is full.
 pub const OUTBOUND_QUEUE: usize = 512;
+/// Bytes of outbound messages queued for a socket before it counts as not reading (one
+/// message is always allowed, however large).
+pub const OUTBOUND_QUEUE_BYTES: usize = 16 << 20;
 /// Mutations queued per socket (they run one at a time, in order).
 pub const MUTATION_QUEUE: usize = 256;
 /// Actions running at once per socket.

@@ -50,15 +50,16 @@ pub fn transition(
     start: StateVersion,
     end: StateVersion,
     modifications: Vec<Json>,
-    client_clock_skew_ms: Option<f64>,
+    client_clock_skew_ms: Option<i64>,
     server_ts_ns: u64,
 ) -> Json {
+    // Both are integers on the wire: the Rust client parses them as i64.
     let mut msg = json!({
         "type": "Transition",
         "startVersion": start.to_json(),
         "endVersion": end.to_json(),
         "modifications": modifications,
-        "serverTs": server_ts_ns as f64,
+        "serverTs": server_ts_ns,
     });
     if let (Some(skew), Some(obj)) = (client_clock_skew_ms, msg.as_object_mut()) {
         obj.insert("clientClockSkew".to_owned(), json!(skew));
@@ -215,7 +216,7 @@ mod tests {
             5,
         );
         assert!(t.get("clientClockSkew").is_none());
-        assert_eq!(t["serverTs"], json!(5.0));
+        assert_eq!(t["serverTs"], json!(5));
         assert_eq!(t["startVersion"]["ts"], "AAAAAAAAAAA=");
     }
 }

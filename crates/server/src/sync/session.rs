@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
@@ -20,6 +21,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::protocol::{self, StateVersion};
 use super::{
     CLIENT_TIMEOUT, HEARTBEAT, MAX_CONCURRENT_ACTIONS, MAX_QUERIES_PER_SOCKET, MUTATION_QUEUE,
+    OUTBOUND_QUEUE_BYTES,
 };
 use crate::ApiState;
 
@@ -66,6 +68,8 @@ struct Session {
     engine: Engine,
     metrics: Arc<Metrics>,
     out: mpsc::Sender<Message>,
+    /// Bytes queued in `out` and not yet written to the socket.
+    queued_bytes: Arc<AtomicUsize>,
     handle: Arc<SessionHandle>,
     sent: StateVersion,
     recv_query_set: u32,
@@ -73,7 +77,7 @@ struct Session {
     queries: HashMap<u32, Subscribed>,
     removed: Vec<u32>,
     session_id: Option<String>,
-    clock_skew_ms: Option<f64>,
+    clock_skew_ms: Option<i64>,
     mutations: mpsc::Sender<MutationJob>,
     events: mpsc::Sender<Event>,
     actions: Arc<Semaphore>,
@@ -120,15 +124,18 @@ fn decode_path(raw: &str) -> Result<FunctionPath, String> {
 pub(crate) async fn run(socket: WebSocket, state: ApiState) {
     let engine = state.engine.clone();
     let metrics = engine.metrics().clone();
-    metrics
-        .open_sockets
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    metrics.open_sockets.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(super::OUTBOUND_QUEUE);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let writer_bytes = queued_bytes.clone();
     let writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
             let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || closing {
+            let len = message_len(&msg);
+            let failed = sink.send(msg).await.is_err();
+            writer_bytes.fetch_sub(len, Ordering::Relaxed);
+            if failed || closing {
                 break;
             }
         }
@@ -140,6 +147,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
         engine: engine.clone(),
         metrics: metrics.clone(),
         out: out_tx,
+        queued_bytes,
         handle: SessionHandle::new(),
         sent: StateVersion::default(),
         recv_query_set: 0,
@@ -276,9 +284,15 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
     mutation_worker.abort();
     drop(session);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
-    metrics
-        .open_sockets
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The bytes a message adds to the outbound queue (counted for text frames only).
+fn message_len(msg: &Message) -> usize {
+    match msg {
+        Message::Text(t) => t.len(),
+        _ => 0,
+    }
 }
 
 /// Close reasons are limited to 123 bytes.
@@ -307,10 +321,14 @@ fn failed_outcome(message: String) -> Outcome {
 impl Session {
     fn send(&mut self, msg: Json) -> Result<(), End> {
         self.last_sent = Instant::now();
-        match self
-            .out
-            .try_send(Message::Text(Utf8Bytes::from(msg.to_string())))
-        {
+        let text = msg.to_string();
+        let len = text.len();
+        let queued = self.queued_bytes.load(Ordering::Relaxed);
+        if queued > 0 && queued + len > OUTBOUND_QUEUE_BYTES {
+            return Err(End::SlowClient);
+        }
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        match self.out.try_send(Message::Text(Utf8Bytes::from(text))) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(End::SlowClient),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(End::Gone),
@@ -337,7 +355,9 @@ impl Session {
                 *session_id_cell.lock() = Some(sid.clone());
                 self.session_id = Some(sid);
                 if let Some(ts) = client_ts.filter(|ts| *ts > 0) {
-                    self.clock_skew_ms = Some(ts as f64 - now_ns() as f64 / 1e6);
+                    let now_ms = i64::try_from(now_ns() / 1_000_000).unwrap_or(i64::MAX);
+                    self.clock_skew_ms =
+                        Some(i64::try_from(ts).unwrap_or(i64::MAX).saturating_sub(now_ms));
                 }
                 if let Some(observed) = max_observed_timestamp {
                     let observed = u64::from(observed);
@@ -493,7 +513,7 @@ impl Session {
                     self.removed.retain(|r| *r != id);
                     self.metrics
                         .active_subscriptions
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        .fetch_add(1, Ordering::Relaxed);
                     self.handle.mark_dirty(id);
                 }
                 QuerySetModification::Remove { query_id } => {
@@ -510,7 +530,7 @@ impl Session {
                     self.removed.push(id);
                     self.metrics
                         .active_subscriptions
-                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        .fetch_sub(1, Ordering::Relaxed);
                 }
             }
         }
@@ -615,7 +635,7 @@ impl Session {
             }
             self.metrics
                 .active_subscriptions
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                .fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

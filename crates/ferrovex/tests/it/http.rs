@@ -1,127 +1,14 @@
-//! End-to-end tests of the `ferrovex` binary: a real `ferrovex serve` process on a real SQLite
-//! file, driven over HTTP, with the CLI, and with the official npm `convex` client.
+//! The HTTP API end to end: a real `ferrovex serve` process on a real SQLite file, driven over
+//! HTTP, with the CLI, and with the official npm `convex` HTTP client.
 
-// Test helpers may panic: a panic is a test failure with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value as Json, json};
 
-/// A running `ferrovex serve` child process.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrovex"))
-            .args(["serve", "--api-port", "0", "--data-dir"])
-            .arg(data_dir)
-            .env("FERROVEX_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ferrovex serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("server exited before printing its URL")
-                .expect("read stdout");
-            if let Some(rest) = line.trim().strip_prefix("api:") {
-                break rest.trim().to_owned();
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url }
-    }
-
-    /// Ctrl-C: a clean shutdown.
-    fn interrupt(mut self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("kill -INT");
-        assert!(status.success());
-        let exit = self.child.wait().expect("wait");
-        assert!(exit.success(), "clean shutdown exits 0, got {exit}");
-    }
-
-    /// SIGKILL: a crash.
-    fn crash(mut self) {
-        self.child.kill().expect("kill");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
-}
-
-async fn send(
-    method: &str,
-    url: &str,
-    body: Vec<u8>,
-    headers: &[(&str, &str)],
-) -> (u16, hyper::HeaderMap, Vec<u8>) {
-    let mut req = hyper::Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = client()
-        .request(req.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    (status, headers, body)
-}
-
-async fn post(url: &str, body: impl Into<Vec<u8>>) -> (u16, Json) {
-    let (status, _, bytes) = send(
-        "POST",
-        url,
-        body.into(),
-        &[("content-type", "application/json")],
-    )
-    .await;
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
-    (status, json)
-}
-
-async fn call(server: &Server, kind: &str, path: &str, args: Json) -> Json {
-    let body = json!({ "path": path, "args": [args], "format": "convex_encoded_json" });
-    let (status, reply) = post(&format!("{}/api/{kind}", server.url), body.to_string()).await;
-    assert_eq!(status, 200, "{reply}");
-    reply
-}
+use crate::common::{Server, call, client, compat_dir, post, send};
 
 async fn list(server: &Server, channel: &str) -> Vec<Json> {
     let reply = call(
@@ -395,10 +282,6 @@ async fn browser_callers_get_cors_preflight_answers() {
         "{allowed}"
     );
     server.interrupt();
-}
-
-fn compat_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat")
 }
 
 #[tokio::test]

@@ -1,0 +1,148 @@
+//! Shared helpers: start and stop a real `ferrovex serve` process, and small HTTP calls.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use parking_lot::Mutex;
+use serde_json::{Value as Json, json};
+
+/// A running `ferrovex serve` child process.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Every stdout line printed so far (URLs, then one line per function execution).
+    pub stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_on(data_dir, 0)
+    }
+
+    /// Starts on a given port (0 = any), e.g. to restart where clients expect the server.
+    pub fn start_on(data_dir: &Path, port: u16) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrovex"))
+            .args(["serve", "--api-port", &port.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env("FERROVEX_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ferrovex serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("server exited before printing its URL")
+                .expect("read stdout");
+            if let Some(rest) = line.trim().strip_prefix("api:") {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().push(line);
+            }
+        });
+        Server { child, url, stdout }
+    }
+
+    /// Ctrl-C: a clean shutdown.
+    pub fn interrupt(mut self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "clean shutdown exits 0, got {exit}");
+    }
+
+    /// SIGKILL: a crash.
+    pub fn crash(mut self) {
+        self.child.kill().expect("kill");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+pub async fn send(
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client()
+        .request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+pub async fn post(url: &str, body: impl Into<Vec<u8>>) -> (u16, Json) {
+    let (status, _, bytes) = send(
+        "POST",
+        url,
+        body.into(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    (status, json)
+}
+
+pub async fn call(server: &Server, kind: &str, path: &str, args: Json) -> Json {
+    let body = json!({ "path": path, "args": [args], "format": "convex_encoded_json" });
+    let (status, reply) = post(&format!("{}/api/{kind}", server.url), body.to_string()).await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
+/// The port of a server URL.
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in url")
+}
+
+/// Where the npm packages of the official clients are installed.
+pub fn compat_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat")
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `ferrovex` binary (one test binary, one module per area).
+
+// Test helpers may panic: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod http;
+mod sync;

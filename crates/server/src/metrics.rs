@@ -1,0 +1,167 @@
+//! `/metrics`: the engine's counters and latency histograms in Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use ferrovex_engine::{FunctionKind, LATENCY_BUCKETS, Metrics};
+
+use crate::ApiState;
+
+const KINDS: [FunctionKind; 3] = [
+    FunctionKind::Query,
+    FunctionKind::Mutation,
+    FunctionKind::Action,
+];
+
+fn kind_label(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Query => "query",
+        FunctionKind::Mutation => "mutation",
+        FunctionKind::Action => "action",
+    }
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+/// Renders every metric.
+pub fn render(metrics: &Metrics, cache_bytes: usize, cache_entries: usize) -> String {
+    let mut out = String::with_capacity(4096);
+    let _ = writeln!(
+        out,
+        "# HELP ferrovex_executions_total Function executions, including cache hits."
+    );
+    let _ = writeln!(out, "# TYPE ferrovex_executions_total counter");
+    for kind in KINDS {
+        let n = metrics.executions[Metrics::kind_index(kind)].load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "ferrovex_executions_total{{kind=\"{}\"}} {n}",
+            kind_label(kind)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferrovex_execution_failures_total Function executions that failed."
+    );
+    let _ = writeln!(out, "# TYPE ferrovex_execution_failures_total counter");
+    for kind in KINDS {
+        let n = metrics.failures[Metrics::kind_index(kind)].load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "ferrovex_execution_failures_total{{kind=\"{}\"}} {n}",
+            kind_label(kind)
+        );
+    }
+    let counters = [
+        (
+            "ferrovex_cache_hits_total",
+            "Query results served from the cache.",
+            metrics.cache_hits.load(Ordering::Relaxed),
+        ),
+        (
+            "ferrovex_cache_misses_total",
+            "Query executions that missed the cache.",
+            metrics.cache_misses.load(Ordering::Relaxed),
+        ),
+        (
+            "ferrovex_commits_total",
+            "Committed mutations.",
+            metrics.commits.load(Ordering::Relaxed),
+        ),
+        (
+            "ferrovex_mutations_deduplicated_total",
+            "Re-sent mutations answered from their recorded outcome.",
+            metrics.mutations_deduplicated.load(Ordering::Relaxed),
+        ),
+        (
+            "ferrovex_subscription_reruns_total",
+            "Subscribed queries invalidated by a commit.",
+            metrics.subscription_reruns.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, v) in counters {
+        metric(&mut out, name, "counter", help, v);
+    }
+    metric(
+        &mut out,
+        "ferrovex_cache_hit_ratio",
+        "gauge",
+        "Cache hits / (hits + misses).",
+        metrics.cache_hit_ratio(),
+    );
+    metric(
+        &mut out,
+        "ferrovex_cache_bytes",
+        "gauge",
+        "Estimated bytes held by the query cache.",
+        cache_bytes,
+    );
+    metric(
+        &mut out,
+        "ferrovex_cache_entries",
+        "gauge",
+        "Entries in the query cache.",
+        cache_entries,
+    );
+    metric(
+        &mut out,
+        "ferrovex_open_sockets",
+        "gauge",
+        "Open sync WebSockets.",
+        metrics.open_sockets.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut out,
+        "ferrovex_active_subscriptions",
+        "gauge",
+        "Subscribed queries on all sockets.",
+        metrics.active_subscriptions.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP ferrovex_execution_duration_seconds Execution time (cache hits count as zero)."
+    );
+    let _ = writeln!(out, "# TYPE ferrovex_execution_duration_seconds histogram");
+    for kind in KINDS {
+        let (buckets, count, sum) = metrics.latency[Metrics::kind_index(kind)].snapshot();
+        let label = kind_label(kind);
+        for (bound, n) in LATENCY_BUCKETS.iter().zip(&buckets) {
+            let _ = writeln!(
+                out,
+                "ferrovex_execution_duration_seconds_bucket{{kind=\"{label}\",le=\"{bound}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "ferrovex_execution_duration_seconds_bucket{{kind=\"{label}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "ferrovex_execution_duration_seconds_sum{{kind=\"{label}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "ferrovex_execution_duration_seconds_count{{kind=\"{label}\"}} {count}"
+        );
+    }
+    out
+}
+
+pub(crate) async fn handler(State(state): State<ApiState>) -> impl IntoResponse {
+    let (bytes, entries) = state.engine.cache_usage();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(state.engine.metrics(), bytes, entries),
+    )
+}
