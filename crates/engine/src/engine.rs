@@ -402,14 +402,14 @@ impl Engine {
     }
 
     /// Watches a subscribed query's read set (computed at `snapshot`); the session handle is
-    /// marked dirty for `query_id` when a commit touches it. `None`: already stale, re-run.
+    /// marked dirty for `query_id` when a commit touches it (at once, if one already did).
     pub fn watch(
         &self,
         session: &Arc<SessionHandle>,
         query_id: u32,
         reads: Arc<ReadSet>,
         snapshot: Timestamp,
-    ) -> Option<WatcherId> {
+    ) -> WatcherId {
         self.inner
             .invalidation
             .watch(session, query_id, reads, snapshot)
@@ -420,9 +420,12 @@ impl Engine {
         self.inner.invalidation.unwatch(id);
     }
 
-    /// The timestamp at which all of a session's results are valid, if none is dirty.
-    pub fn clean_ts(&self, session: &SessionHandle) -> Option<Timestamp> {
-        self.inner.invalidation.clean_ts(session)
+    /// The published timestamp and the session's pending invalidations, read atomically.
+    pub fn pending(
+        &self,
+        session: &SessionHandle,
+    ) -> (Timestamp, std::collections::BTreeMap<u32, Timestamp>) {
+        self.inner.invalidation.pending(session)
     }
 
     async fn query(

@@ -12,7 +12,7 @@
 //! registration checks the recent-commit log for commits after that snapshot which overlap
 //! the read set, so a result that went stale while it was being computed is never kept.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -34,10 +34,11 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// Identifies a registered watcher.
 pub type WatcherId = u64;
 
-/// The per-socket handle the engine marks when a subscribed query must be re-run.
+/// The per-socket handle the engine marks when a subscribed query must be re-run. Each mark
+/// carries the timestamp from which the result the client holds is no longer valid.
 #[derive(Debug, Default)]
 pub struct SessionHandle {
-    dirty: Mutex<BTreeSet<u32>>,
+    dirty: Mutex<BTreeMap<u32, Timestamp>>,
     notify: Notify,
 }
 
@@ -47,14 +48,19 @@ impl SessionHandle {
         Arc::new(SessionHandle::default())
     }
 
-    /// Marks a query as needing a re-run and wakes the session.
-    pub fn mark_dirty(&self, query_id: u32) {
-        self.dirty.lock().insert(query_id);
+    /// Marks a query as invalid from `from` on (keeping the earliest mark) and wakes the
+    /// session. `Timestamp::ZERO` means "has no valid result yet".
+    pub fn mark_dirty(&self, query_id: u32, from: Timestamp) {
+        self.dirty
+            .lock()
+            .entry(query_id)
+            .and_modify(|t| *t = (*t).min(from))
+            .or_insert(from);
         self.notify.notify_one();
     }
 
-    /// Takes the set of queries to re-run.
-    pub fn take_dirty(&self) -> BTreeSet<u32> {
+    /// Takes the queries to re-run with their invalidation timestamps.
+    pub fn take_dirty(&self) -> BTreeMap<u32, Timestamp> {
         std::mem::take(&mut *self.dirty.lock())
     }
 
@@ -246,15 +252,27 @@ fn entry_size(result: &CachedResult, key: &CacheKey) -> usize {
 }
 
 impl State {
-    fn stale(&self, reads: &ReadSet, snapshot: Timestamp) -> bool {
+    /// The first published commit after `snapshot` that overlaps `reads`, if any. A snapshot
+    /// older than the log counts as invalidated right after itself.
+    fn first_overlap(&self, reads: &ReadSet, snapshot: Timestamp) -> Option<Timestamp> {
         if snapshot < self.log_floor {
-            return true;
+            return Some(Timestamp::from_nanos(snapshot.as_nanos() + 1));
         }
-        self.log
+        let newer = self
+            .log
             .iter()
             .rev()
             .take_while(|(ts, _)| *ts > snapshot)
-            .any(|(_, writes)| reads.overlaps(writes))
+            .count();
+        self.log
+            .iter()
+            .skip(self.log.len() - newer)
+            .find(|(_, writes)| reads.overlaps(writes))
+            .map(|(ts, _)| *ts)
+    }
+
+    fn stale(&self, reads: &ReadSet, snapshot: Timestamp) -> bool {
+        self.first_overlap(reads, snapshot).is_some()
     }
 
     fn add_watcher(&mut self, reads: Arc<ReadSet>, kind: WatcherKind) -> WatcherId {
@@ -315,7 +333,7 @@ impl Invalidation {
                     self.metrics
                         .subscription_reruns
                         .fetch_add(1, Ordering::Relaxed);
-                    session.mark_dirty(query_id);
+                    session.mark_dirty(query_id, ts);
                 }
                 None => {}
             }
@@ -335,25 +353,26 @@ impl Invalidation {
         self.state.lock().published
     }
 
-    /// Registers a subscription computed at `snapshot`; `None` means it is already stale.
+    /// Registers a subscription result computed at `snapshot`. If a published commit after
+    /// the snapshot already overlaps it, the query is marked dirty from that commit on.
     pub(crate) fn watch(
         &self,
         session: &Arc<SessionHandle>,
         query_id: u32,
         reads: Arc<ReadSet>,
         snapshot: Timestamp,
-    ) -> Option<WatcherId> {
+    ) -> WatcherId {
         let mut state = self.state.lock();
-        if state.stale(&reads, snapshot) {
-            return None;
+        if let Some(from) = state.first_overlap(&reads, snapshot) {
+            session.mark_dirty(query_id, from);
         }
-        Some(state.add_watcher(
+        state.add_watcher(
             reads,
             WatcherKind::Subscription {
                 session: session.clone(),
                 query_id,
             },
-        ))
+        )
     }
 
     /// Removes a watcher (a removed subscription or a closed socket).
@@ -361,11 +380,12 @@ impl Invalidation {
         self.state.lock().remove_watcher(id);
     }
 
-    /// The published timestamp, if none of the session's queries is dirty: every result the
-    /// session holds is then valid at that timestamp.
-    pub(crate) fn clean_ts(&self, session: &SessionHandle) -> Option<Timestamp> {
+    /// The published timestamp and the session's pending invalidations, read together: every
+    /// result the session holds and that is not pending is valid at the published timestamp.
+    pub(crate) fn pending(&self, session: &SessionHandle) -> (Timestamp, BTreeMap<u32, Timestamp>) {
         let state = self.state.lock();
-        session.dirty.lock().is_empty().then_some(state.published)
+        let dirty = session.dirty.lock().clone();
+        (state.published, dirty)
     }
 
     /// A valid cached result.
@@ -443,7 +463,7 @@ mod tests {
     fn writes(index: &IndexId, key: &[u8]) -> Arc<WriteSet> {
         Arc::new(WriteSet {
             keys: vec![(index.clone(), key.to_vec())],
-            ids: BTreeSet::new(),
+            ids: Default::default(),
         })
     }
 
@@ -456,65 +476,47 @@ mod tests {
             let start = format!("chan{q:04}");
             let mut end = start.clone().into_bytes();
             end.push(0xFF);
-            assert!(
-                inv.watch(
-                    &session,
-                    q,
-                    reads(&idx, range(start.as_bytes(), &end)),
-                    Timestamp::ZERO
-                )
-                .is_some()
-            );
+            let r = reads(&idx, range(start.as_bytes(), &end));
+            inv.watch(&session, q, r, Timestamp::ZERO);
         }
         let fired = inv.publish(Timestamp::from_nanos(1), writes(&idx, b"chan0042xyz"));
         assert_eq!(fired, 1);
-        assert_eq!(
-            session.take_dirty().into_iter().collect::<Vec<_>>(),
-            vec![42]
-        );
+        let dirty: Vec<_> = session.take_dirty().into_iter().collect();
+        assert_eq!(dirty, vec![(42, Timestamp::from_nanos(1))]);
         // A watcher fires once; it must re-register after re-running.
-        assert_eq!(
-            inv.publish(Timestamp::from_nanos(2), writes(&idx, b"chan0042xyz")),
-            0
-        );
+        let again = inv.publish(Timestamp::from_nanos(2), writes(&idx, b"chan0042xyz"));
+        assert_eq!(again, 0);
     }
 
     #[test]
-    fn a_result_that_went_stale_while_computing_is_not_registered() {
+    fn a_result_that_went_stale_while_computing_is_marked_dirty_from_that_commit() {
         let idx = IndexId::new(&ferrovex_store::TableName::system("t"), "i");
         let inv = Invalidation::new(Timestamp::ZERO, 1 << 20, Arc::new(Metrics::default()));
         inv.publish(Timestamp::from_nanos(5), writes(&idx, b"b"));
         let session = SessionHandle::new();
-        // Computed at ts 4, before the commit at 5 that wrote inside its range.
-        assert!(
-            inv.watch(
-                &session,
-                1,
-                reads(&idx, range(b"a", b"c")),
-                Timestamp::from_nanos(4)
-            )
-            .is_none()
+        // Computed at ts 4, before the commit at 5 that wrote inside its range: invalid from 5.
+        inv.watch(
+            &session,
+            1,
+            reads(&idx, range(b"a", b"c")),
+            Timestamp::from_nanos(4),
         );
-        // Computed at ts 5: up to date.
-        assert!(
-            inv.watch(
-                &session,
-                1,
-                reads(&idx, range(b"a", b"c")),
-                Timestamp::from_nanos(5)
-            )
-            .is_some()
+        let dirty: Vec<_> = session.take_dirty().into_iter().collect();
+        assert_eq!(dirty, vec![(1, Timestamp::from_nanos(5))]);
+        // Computed at ts 5: up to date. A disjoint range computed at 4 is fine too.
+        inv.watch(
+            &session,
+            1,
+            reads(&idx, range(b"a", b"c")),
+            Timestamp::from_nanos(5),
         );
-        // Disjoint range computed at 4 is still fine.
-        assert!(
-            inv.watch(
-                &session,
-                2,
-                reads(&idx, range(b"x", b"z")),
-                Timestamp::from_nanos(4)
-            )
-            .is_some()
+        inv.watch(
+            &session,
+            2,
+            reads(&idx, range(b"x", b"z")),
+            Timestamp::from_nanos(4),
         );
+        assert!(session.take_dirty().is_empty());
     }
 
     #[test]

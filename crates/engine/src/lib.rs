@@ -25,6 +25,7 @@ pub use engine::{
     MUTATION_OUTCOME_RETENTION, Outcome,
 };
 pub use error::{ConvexError, EngineError, FnError, FnResult, FunctionFailure};
+pub use ferrovex_store::Timestamp;
 pub use invalidation::{COMMIT_LOG_LEN, DEFAULT_CACHE_BYTES, SessionHandle, WatcherId};
 pub use log::{
     Execution, FunctionLog, Histogram, LATENCY_BUCKETS, LOG_RING_CAPACITY, Metrics, Transport,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use convex_sync_types::{AuthenticationToken, ClientMessage, QuerySetModification};
+use ferrovex_engine::Timestamp;
 use ferrovex_engine::{
     Engine, FunctionKind, FunctionPath, Metrics, Outcome, SessionHandle, Transport, WatcherId,
 };
@@ -62,6 +63,8 @@ struct Subscribed {
     watcher: Option<WatcherId>,
     /// Hash of the last result sent, to skip unchanged results.
     sent_hash: Option<u64>,
+    /// Snapshot timestamp of the result the client holds.
+    valid_from: Timestamp,
 }
 
 struct Session {
@@ -82,6 +85,9 @@ struct Session {
     events: mpsc::Sender<Event>,
     actions: Arc<Semaphore>,
     last_sent: Instant,
+    /// A Transition must still reach this timestamp (a mutation's commit), so the update is
+    /// retried shortly even without a new invalidation.
+    owed_ts: Option<Timestamp>,
 }
 
 fn now_ns() -> u64 {
@@ -160,6 +166,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
         events: event_tx.clone(),
         actions: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIONS)),
         last_sent: Instant::now(),
+        owed_ts: None,
     };
     // Mutations of one socket run one at a time, in the order they arrived.
     let session_id_cell = Arc::new(parking_lot::Mutex::new(None::<String>));
@@ -244,6 +251,9 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
             }
             Some(event) = event_rx.recv() => {
                 if let Err(end) = session.on_event(event).await { break end; }
+            }
+            () = tokio::time::sleep(Duration::from_millis(2)), if session.owed_ts.is_some() => {
+                if let Err(end) = session.update(false).await { break end; }
             }
             _ = ticker.tick() => {
                 if last_inbound.elapsed() > CLIENT_TIMEOUT {
@@ -452,7 +462,7 @@ impl Session {
                     AuthenticationToken::None => {
                         self.recv_identity += 1;
                         for id in self.queries.keys() {
-                            self.handle.mark_dirty(*id);
+                            self.handle.mark_dirty(*id, Timestamp::ZERO);
                         }
                         self.update(true).await
                     }
@@ -508,13 +518,14 @@ impl Session {
                             args: decode_args(query.args.get()),
                             watcher: None,
                             sent_hash: None,
+                            valid_from: Timestamp::ZERO,
                         },
                     );
                     self.removed.retain(|r| *r != id);
                     self.metrics
                         .active_subscriptions
                         .fetch_add(1, Ordering::Relaxed);
-                    self.handle.mark_dirty(id);
+                    self.handle.mark_dirty(id, Timestamp::ZERO);
                 }
                 QuerySetModification::Remove { query_id } => {
                     let id = query_id.get_id();
@@ -538,18 +549,23 @@ impl Session {
         Ok(())
     }
 
-    /// Re-runs dirty queries until every result is valid at one timestamp, then sends a
-    /// Transition if anything changed (or always, with `force`).
+    /// Re-runs invalidated queries and sends a Transition if anything changed (or always,
+    /// with `force`).
+    ///
+    /// The Transition's timestamp `T` is only advanced to a value at which every result the
+    /// client holds is valid: each result is valid from its snapshot timestamp until the first
+    /// commit that overlaps its read set, so `T` must lie in `[max snapshot, min invalidation)`
+    /// and be published. When writes keep invalidating results faster than they re-run, the
+    /// new values are still sent, but `T` stays where it was until a consistent one exists.
     async fn update(&mut self, force: bool) -> Result<(), End> {
         let mut modifications: Vec<Json> = self
             .removed
             .drain(..)
             .map(protocol::query_removed)
             .collect();
-        let mut clean = None;
+        let mut consistent = None;
         for _ in 0..MAX_ROUNDS {
-            let dirty = self.handle.take_dirty();
-            for id in dirty {
+            for (id, _) in self.handle.take_dirty() {
                 let Some(sub) = self.queries.get_mut(&id) else {
                     continue;
                 };
@@ -567,16 +583,17 @@ impl Session {
                                 Transport::WebSocket,
                             )
                             .await;
+                        sub.valid_from = outcome.ts.unwrap_or(Timestamp::ZERO);
                         if let (Some(reads), Some(ts)) = (&outcome.reads, outcome.ts) {
-                            sub.watcher = self.engine.watch(&self.handle, id, reads.clone(), ts);
-                            if sub.watcher.is_none() {
-                                // Stale already: a commit landed while it ran.
-                                self.handle.mark_dirty(id);
-                            }
+                            sub.watcher =
+                                Some(self.engine.watch(&self.handle, id, reads.clone(), ts));
                         }
                         protocol::query_modification(id, &outcome)
                     }
-                    (Err(e), _) | (_, Err(e)) => protocol::query_failed(id, e),
+                    (Err(e), _) | (_, Err(e)) => {
+                        sub.valid_from = Timestamp::ZERO;
+                        protocol::query_failed(id, e)
+                    }
                 };
                 let hash = hash_outcome(&msg);
                 if sub.sent_hash != Some(hash) {
@@ -584,25 +601,42 @@ impl Session {
                     modifications.push(msg);
                 }
             }
-            if let Some(ts) = self.engine.clean_ts(&self.handle) {
-                clean = Some(ts);
+            let (published, pending) = self.engine.pending(&self.handle);
+            let lowest = self
+                .queries
+                .values()
+                .map(|q| q.valid_from)
+                .max()
+                .unwrap_or(Timestamp::ZERO);
+            let highest = pending
+                .values()
+                .map(|t| Timestamp::from_nanos(t.as_nanos().saturating_sub(1)))
+                .min()
+                .unwrap_or(published)
+                .min(published);
+            if highest >= lowest && !pending.values().any(|t| *t == Timestamp::ZERO) {
+                consistent = Some(highest);
                 break;
             }
+            if pending.is_empty() {
+                // A snapshot saw a commit that is not published yet; it will be in a moment.
+                tokio::task::yield_now().await;
+            }
         }
-        let Some(ts) = clean else {
-            // Still invalidated by concurrent commits; the pending wake-up brings us back.
-            return Ok(());
+        let end_ts = match consistent {
+            Some(ts) => self.sent.ts.max(ts.as_nanos()),
+            None => self.sent.ts,
         };
+        if self.owed_ts.is_some_and(|owed| owed.as_nanos() <= end_ts) {
+            self.owed_ts = None;
+        }
         let end = StateVersion {
             query_set: self.recv_query_set,
             identity: self.recv_identity,
-            ts: self.sent.ts.max(ts.as_nanos()),
+            ts: end_ts,
         };
-        if modifications.is_empty()
-            && !force
-            && end.query_set == self.sent.query_set
-            && end.identity == self.sent.identity
-        {
+        let unchanged = end == self.sent;
+        if modifications.is_empty() && !force && unchanged {
             return Ok(());
         }
         let msg = protocol::transition(self.sent, end, modifications, self.clock_skew_ms, now_ns());
