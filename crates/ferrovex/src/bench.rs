@@ -17,9 +17,26 @@ use ferrovex_values::Value;
 use crate::client::HttpClient;
 use crate::serve::{ServeArgs, start};
 
+/// Which measurements to run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    /// Everything.
+    All,
+    /// Storage, engine and HTTP API.
+    Http,
+    /// Sync WebSocket fan-out, commits with subscriptions, idle socket memory.
+    Sync,
+}
+
 /// Flags of `ferrovex bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
+    /// Which measurements to run.
+    #[arg(long, value_enum, default_value = "all")]
+    pub suite: Suite,
+    /// Writes per sync fan-out measurement.
+    #[arg(long, default_value_t = 200)]
+    pub sync_writes: usize,
     /// Seconds of the concurrent HTTP load phase.
     #[arg(long, default_value_t = 10)]
     pub duration_secs: u64,
@@ -32,7 +49,7 @@ pub struct BenchArgs {
 }
 
 /// Latency summary of one measurement.
-struct Stats {
+pub struct Stats {
     n: usize,
     p50: Duration,
     p99: Duration,
@@ -40,7 +57,7 @@ struct Stats {
 }
 
 impl Stats {
-    fn of(mut samples: Vec<Duration>) -> Stats {
+    pub fn of(mut samples: Vec<Duration>) -> Stats {
         samples.sort_unstable();
         let n = samples.len().max(1);
         let at = |q: f64| {
@@ -58,7 +75,7 @@ impl Stats {
         }
     }
 
-    fn row(&self, name: &str) -> String {
+    pub fn row(&self, name: &str) -> String {
         format!(
             "| {name} | {} | {:.1} µs | {:.1} µs | {:.1} µs |",
             self.n,
@@ -184,7 +201,7 @@ async fn engine_rows(engine: &Engine, n: usize) -> anyhow::Result<Vec<String>> {
         samples.push(t.elapsed());
         anyhow::ensure!(out.result.is_ok(), "query failed");
     }
-    rows.push(Stats::of(samples).row("engine: counter:get query"));
+    rows.push(Stats::of(samples).row("engine: counter:get query (cache hit after the first call)"));
     Ok(rows)
 }
 
@@ -204,7 +221,7 @@ async fn http_rows(url: &str, args: &BenchArgs) -> anyhow::Result<Vec<String>> {
         samples.push(t.elapsed());
         anyhow::ensure!(status == 200);
     }
-    let mut rows = vec![Stats::of(samples).row("http: POST /api/query counter:get, 1 connection")];
+    let mut rows = vec![Stats::of(samples).row("http: POST /api/query counter:get (cached), 1 connection")];
     let mut_body = serde_json::to_vec(&serde_json::json!({
         "path": "counter:increment", "args": [{"name": "bench-http"}], "format": "convex_encoded_json"
     }))?;
@@ -250,30 +267,38 @@ async fn http_rows(url: &str, args: &BenchArgs) -> anyhow::Result<Vec<String>> {
     Ok(rows)
 }
 
-/// Runs every measurement and prints a Markdown table.
+/// Runs the chosen measurements and prints a Markdown table.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let store_dir = tempfile::tempdir()?;
-    let n = args.iterations;
-    let store = tokio::task::spawn_blocking({
-        let dir = store_dir.path().to_owned();
-        move || storage(&dir, n)
-    })
-    .await??;
-    let data_dir = tempfile::tempdir()?;
-    let running = start(&ServeArgs {
-        data_dir: data_dir.path().to_owned(),
-        api_port: 0,
-        host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        durability: "normal".to_owned(),
-        print_log: false,
-    })
-    .await?;
-    let engine = engine_rows(&running.engine, n).await?;
-    let http = http_rows(&format!("http://{}", running.api_addr), &args).await?;
-    running.stop().await?;
+    let mut rows = Vec::new();
+    if matches!(args.suite, Suite::All | Suite::Http) {
+        let store_dir = tempfile::tempdir()?;
+        let n = args.iterations;
+        rows.extend(
+            tokio::task::spawn_blocking({
+                let dir = store_dir.path().to_owned();
+                move || storage(&dir, n)
+            })
+            .await??,
+        );
+        let data_dir = tempfile::tempdir()?;
+        let running = start(&ServeArgs {
+            data_dir: data_dir.path().to_owned(),
+            api_port: 0,
+            host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            durability: "normal".to_owned(),
+            print_log: false,
+        })
+        .await?;
+        rows.extend(engine_rows(&running.engine, n).await?);
+        rows.extend(http_rows(&format!("http://{}", running.api_addr), &args).await?);
+        running.stop().await?;
+    }
+    if matches!(args.suite, Suite::All | Suite::Sync) {
+        rows.extend(crate::bench_sync::sync_rows(args.sync_writes, args.duration_secs).await?);
+    }
     println!("| measurement | n | p50 | p99 | mean |");
     println!("|---|---|---|---|---|");
-    for row in store.iter().chain(&engine).chain(&http) {
+    for row in rows {
         println!("{row}");
     }
     Ok(ExitCode::SUCCESS)

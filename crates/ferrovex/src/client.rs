@@ -24,6 +24,15 @@ impl HttpClient {
         }
     }
 
+    /// GETs a URL and returns the status and body.
+    pub async fn get(&self, url: &str) -> anyhow::Result<(u16, Bytes)> {
+        let req = hyper::Request::get(url).body(Full::new(Bytes::new()))?;
+        let resp = self.inner.request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
     /// POSTs a JSON body and returns the status and body.
     pub async fn post_json(&self, url: &str, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
         let req = hyper::Request::post(url)

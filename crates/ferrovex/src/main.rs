@@ -2,6 +2,7 @@
 //! deployment, `bench` measures it.
 
 mod bench;
+mod bench_sync;
 mod client;
 mod run;
 mod serve;
