@@ -33,11 +33,16 @@ pub const MAX_CONCURRENT_ACTIONS: usize = 16;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A client silent for this long (no frames, no pongs) is dropped.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Initial read buffer per socket (tungstenite's default is 128 KiB).
+const READ_BUFFER: usize = 4096;
 /// Bytes tungstenite may buffer for writing before sends fail.
 const MAX_WRITE_BUFFER: usize = 16 << 20;
 
 pub(crate) async fn upgrade(State(state): State<ApiState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_FRAME_BYTES)
+    // Small initial buffers keep idle sockets cheap; they grow for large frames.
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| session::run(socket, state))
