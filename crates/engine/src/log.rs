@@ -4,7 +4,7 @@
 //! [`Metrics`].
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -214,9 +214,7 @@ impl FunctionLog {
 
     /// The keyed hash of canonical arguments.
     pub fn args_hash(&self, canonical_args: &str) -> String {
-        let mut h = self.hash_key.build_hasher();
-        canonical_args.hash(&mut h);
-        format!("{:08x}", h.finish() >> 32)
+        format!("{:08x}", self.hash_key.hash_one(canonical_args) >> 32)
     }
 
     /// Records an execution (the `seq` and `time_ms` fields are filled in here).

@@ -221,7 +221,8 @@ async fn http_rows(url: &str, args: &BenchArgs) -> anyhow::Result<Vec<String>> {
         samples.push(t.elapsed());
         anyhow::ensure!(status == 200);
     }
-    let mut rows = vec![Stats::of(samples).row("http: POST /api/query counter:get (cached), 1 connection")];
+    let mut rows =
+        vec![Stats::of(samples).row("http: POST /api/query counter:get (cached), 1 connection")];
     let mut_body = serde_json::to_vec(&serde_json::json!({
         "path": "counter:increment", "args": [{"name": "bench-http"}], "format": "convex_encoded_json"
     }))?;

@@ -27,7 +27,14 @@ impl ServerProcess {
     fn start() -> anyhow::Result<ServerProcess> {
         let dir = tempfile::tempdir()?;
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--api-port", "0", "--print-log", "false", "--data-dir"])
+            .args([
+                "serve",
+                "--api-port",
+                "0",
+                "--print-log",
+                "false",
+                "--data-dir",
+            ])
             .arg(dir.path())
             .env("FERROVEX_LOG", "warn")
             .stdout(Stdio::piped())
@@ -42,13 +49,24 @@ impl ServerProcess {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(ServerProcess { child, url, _dir: dir })
+        Ok(ServerProcess {
+            child,
+            url,
+            _dir: dir,
+        })
     }
 
     fn rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-        Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("VmRSS value")?
+            .parse()?)
     }
 
     fn ws_url(&self) -> String {
@@ -116,7 +134,9 @@ async fn metric(client: &HttpClient, url: &str, name: &str) -> anyhow::Result<f6
 
 async fn increment(client: &HttpClient, url: &str, name: &str) -> anyhow::Result<()> {
     let body = serde_json::to_vec(&json!({"path": "counter:increment", "args": [{"name": name}]}))?;
-    let (status, _) = client.post_json(&format!("{url}/api/mutation"), body).await?;
+    let (status, _) = client
+        .post_json(&format!("{url}/api/mutation"), body)
+        .await?;
     anyhow::ensure!(status == 200, "mutation failed with {status}");
     Ok(())
 }
@@ -124,19 +144,34 @@ async fn increment(client: &HttpClient, url: &str, name: &str) -> anyhow::Result
 /// Write-to-update latency with `n` subscribers, either all on one query or each on its own
 /// (`distinct`), where only the first is written. Returns the stats and query executions per
 /// write.
-async fn fanout(server: &ServerProcess, n: usize, distinct: bool, writes: usize) -> anyhow::Result<(Stats, f64)> {
+async fn fanout(
+    server: &ServerProcess,
+    n: usize,
+    distinct: bool,
+    writes: usize,
+) -> anyhow::Result<(Stats, f64)> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let tag = format!("fan{n}{}", if distinct { "d" } else { "s" });
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        let name = if distinct { format!("{tag}-{i}") } else { tag.clone() };
+        let name = if distinct {
+            format!("{tag}-{i}")
+        } else {
+            tag.clone()
+        };
         tasks.push(subscriber(server.ws_url(), name, tx.clone()).await?);
     }
     for _ in 0..n {
-        tokio::time::timeout(Duration::from_secs(30), rx.recv()).await?.context("subscriber gone")?;
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await?
+            .context("subscriber gone")?;
     }
     let client = HttpClient::new(1);
-    let target = if distinct { format!("{tag}-0") } else { tag.clone() };
+    let target = if distinct {
+        format!("{tag}-0")
+    } else {
+        tag.clone()
+    };
     let expected = if distinct { 1 } else { n };
     let misses_before = metric(&client, &server.url, "ferrovex_cache_misses_total").await?;
     let mut samples = Vec::with_capacity(writes * expected);
@@ -144,7 +179,9 @@ async fn fanout(server: &ServerProcess, n: usize, distinct: bool, writes: usize)
         let t0 = Instant::now();
         increment(&client, &server.url, &target).await?;
         for _ in 0..expected {
-            let at = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await?.context("subscriber gone")?;
+            let at = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await?
+                .context("subscriber gone")?;
             samples.push(at.saturating_duration_since(t0));
         }
     }
@@ -152,7 +189,10 @@ async fn fanout(server: &ServerProcess, n: usize, distinct: bool, writes: usize)
     for t in tasks {
         t.abort();
     }
-    Ok((Stats::of(samples), (misses_after - misses_before) / writes as f64))
+    Ok((
+        Stats::of(samples),
+        (misses_after - misses_before) / writes as f64,
+    ))
 }
 
 /// Commits per second from 16 connections while 100 sockets watch the written counter.
@@ -197,7 +237,9 @@ async fn idle_socket_memory(server: &ServerProcess, n: usize) -> anyhow::Result<
     let before = server.rss_kib()?;
     let mut sockets = Vec::with_capacity(n);
     for i in 0..n {
-        let (mut ws, _) = connect_async(server.ws_url()).await.with_context(|| format!("socket {i}"))?;
+        let (mut ws, _) = connect_async(server.ws_url())
+            .await
+            .with_context(|| format!("socket {i}"))?;
         ws.send(Message::Text(
             json!({"type": "Connect", "sessionId": format!("00000000-0000-4000-8000-{i:012}"), "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 0})
                 .to_string()
@@ -224,7 +266,11 @@ pub async fn sync_rows(writes: usize, secs: u64) -> anyhow::Result<Vec<String>> 
         (1, false, "1 subscriber"),
         (100, false, "100 subscribers, one query (100 sockets)"),
         (1000, false, "1000 subscribers, one query (1000 sockets)"),
-        (1000, true, "1000 subscribers on 1000 different counters, one written"),
+        (
+            1000,
+            true,
+            "1000 subscribers on 1000 different counters, one written",
+        ),
     ] {
         // A fresh server per case, so earlier sockets do not linger in the measurement.
         let server = ServerProcess::start()?;

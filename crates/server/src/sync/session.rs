@@ -236,10 +236,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                         }
                         Err(End::Gone)
                     }
-                    Some(Ok(Message::Text(text))) => {
-                        let r = session.on_text(text.as_str(), &session_id_cell).await;
-                        r
-                    }
+                    Some(Ok(Message::Text(text))) => session.on_text(text.as_str(), &session_id_cell).await,
                     Some(Ok(Message::Binary(_))) => Err(End::Protocol("binary frames are not part of the protocol".to_owned())),
                     Some(Ok(Message::Close(_))) => Err(End::Gone),
                     Some(Ok(_)) => Ok(()),
