@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::db::{DatabaseReader, DatabaseWriter};
 use crate::engine::Engine;
 use crate::error::{ConvexError, FnError, FnResult, FunctionFailure};
+use crate::identity::{Auth, Identity};
 use crate::path::FunctionPath;
 
 /// Most log lines kept per execution; later lines are dropped with one warning line.
@@ -69,6 +70,15 @@ impl LogLines {
 
 macro_rules! log_methods {
     () => {
+        /// The caller's identity (`ctx.auth().user_identity()`); using it makes the result
+        /// per-caller in the query cache.
+        pub fn auth(&mut self) -> Auth<'_> {
+            self.db.state.identity_read = true;
+            Auth {
+                identity: self.db.state.identity.as_deref(),
+            }
+        }
+
         /// Logs a line at level `LOG` (returned to the caller in `logLines`).
         pub fn log(&mut self, message: impl Display) {
             self.logs.push("LOG", &message);
@@ -116,6 +126,7 @@ impl MutationCtx<'_> {
 pub struct ActionCtx {
     pub(crate) engine: Engine,
     pub(crate) logs: Arc<Mutex<LogLines>>,
+    pub(crate) identity: Option<Arc<Identity>>,
 }
 
 fn failure_to_error(f: FunctionFailure) -> FnError {
@@ -126,6 +137,13 @@ fn failure_to_error(f: FunctionFailure) -> FnError {
 }
 
 impl ActionCtx {
+    /// The caller's identity (`ctx.auth().user_identity()`).
+    pub fn auth(&self) -> Auth<'_> {
+        Auth {
+            identity: self.identity.as_deref(),
+        }
+    }
+
     /// Logs a line at level `LOG`.
     pub fn log(&self, message: impl Display) {
         self.logs.lock().push("LOG", &message);
@@ -139,7 +157,10 @@ impl ActionCtx {
     ) -> FnResult<R> {
         let path = FunctionPath::parse(path)?;
         let args = to_value(args)?;
-        let outcome = self.engine.run(kind, &path, args).await;
+        let outcome = self
+            .engine
+            .call_as(Some(kind), &path, args, crate::log::Transport::Internal, self.identity.clone())
+            .await;
         self.logs.lock().extend(outcome.log_lines);
         let value: Value = outcome.result.map_err(failure_to_error)?;
         Ok(from_value(value)?)

@@ -14,6 +14,7 @@ use ferrovex_values::{Value, to_value, validate_field_name};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
+use crate::identity::Identity;
 use crate::range::IndexRange;
 use crate::readset::{ReadSet, WriteSet};
 
@@ -41,6 +42,12 @@ pub(crate) struct TxnState {
     pub(crate) schema: Arc<Schema>,
     pub(crate) reads: ReadSet,
     pub(crate) documents_read: usize,
+    /// The caller, if authenticated.
+    pub(crate) identity: Option<Arc<Identity>>,
+    /// Whether the function looked at the identity (its result is then per-identity).
+    pub(crate) identity_read: bool,
+    /// Ferrovex's own code (auth) may touch system tables; user functions may not.
+    pub(crate) system: bool,
 }
 
 impl TxnState {
@@ -49,6 +56,9 @@ impl TxnState {
             schema,
             reads: ReadSet::default(),
             documents_read: 0,
+            identity: None,
+            identity_read: false,
+            system: false,
         }
     }
 
@@ -77,7 +87,8 @@ fn get_recorded(
     id: &DocumentId,
 ) -> Result<Option<Document>, EngineError> {
     state.reads.ids.insert(id.clone());
-    let doc = txn.get(id)?;
+    // System documents (users, sessions, keys) are invisible to user functions.
+    let doc = txn.get(id)?.filter(|d| state.system || !d.table.as_str().starts_with('_'));
     state.count_reads(usize::from(doc.is_some()))?;
     Ok(doc)
 }
@@ -170,6 +181,14 @@ impl DatabaseWriter<'_> {
         self.insert_into(table, to_value(value)?)
     }
 
+    /// Inserts into a system table (name starting with `_`); only for Ferrovex's own code.
+    pub fn insert_system(&mut self, table: &str, value: Value) -> Result<DocumentId, EngineError> {
+        if !self.state.system || !table.starts_with('_') {
+            return Err(EngineError::BadDatabaseCall(format!("{table:?} is not a system table")));
+        }
+        self.insert_into(TableName::system(table), value)
+    }
+
     /// Inserts into any table, including system tables (names starting with `_`).
     pub(crate) fn insert_into(
         &mut self,
@@ -190,8 +209,10 @@ impl DatabaseWriter<'_> {
     }
 
     fn existing(&mut self, id: &DocumentId) -> Result<Document, EngineError> {
+        let system = self.state.system;
         self.txn
             .get(id)?
+            .filter(|d| system || !d.table.as_str().starts_with('_'))
             .ok_or_else(|| EngineError::BadDatabaseCall(format!("document {id} does not exist")))
     }
 
@@ -238,6 +259,7 @@ impl DatabaseWriter<'_> {
 
     /// Deletes the document.
     pub fn delete(&mut self, id: &DocumentId) -> Result<(), EngineError> {
+        self.existing(id)?;
         self.count_write()?;
         let old = self.txn.delete(id).map_err(|e| match e {
             ferrovex_store::StoreError::NotFound(_) => {
@@ -289,7 +311,7 @@ impl<'a> Query<'a> {
         table: &str,
     ) -> Result<Query<'a>, EngineError> {
         let table = TableName::parse(table)
-            .or_else(|| table.starts_with('_').then(|| TableName::system(table)))
+            .or_else(|| (state.system && table.starts_with('_')).then(|| TableName::system(table)))
             .ok_or_else(|| EngineError::BadDatabaseCall(format!("invalid table name {table:?}")))?;
         let index = state
             .schema

@@ -16,6 +16,7 @@ use crate::context::{ActionCtx, LogLines, MutationCtx, QueryCtx};
 use crate::db::{DatabaseReader, DatabaseWriter, TxnState};
 use crate::error::{EngineError, FnError, FunctionFailure};
 use crate::flight::{Flight, Flights};
+use crate::identity::Identity;
 use crate::invalidation::{
     CacheKey, CachedResult, DEFAULT_CACHE_BYTES, Invalidation, SessionHandle, WatcherId,
 };
@@ -66,6 +67,8 @@ pub struct Outcome {
     pub duration: Duration,
     /// Served from the query cache (or a recorded mutation outcome) instead of executing.
     pub cached: bool,
+    /// The function read the caller's identity.
+    pub identity_read: bool,
 }
 
 impl Outcome {
@@ -78,10 +81,11 @@ impl Outcome {
             writes: None,
             duration: started.elapsed(),
             cached: false,
+            identity_read: false,
         }
     }
 
-    fn from_cache(hit: CachedResult, started: Instant) -> Outcome {
+    fn from_cache(hit: CachedResult, identity_read: bool, started: Instant) -> Outcome {
         Outcome {
             result: Ok(hit.value),
             log_lines: hit.log_lines,
@@ -90,6 +94,7 @@ impl Outcome {
             writes: None,
             duration: started.elapsed(),
             cached: true,
+            identity_read,
         }
     }
 }
@@ -179,6 +184,7 @@ fn decode_stored(stored: &StoredOutcome, started: Instant) -> Result<Outcome, Fn
         writes: None,
         duration: started.elapsed(),
         cached: true,
+        identity_read: false,
     })
 }
 
@@ -272,6 +278,18 @@ impl Engine {
         args: Value,
         transport: Transport,
     ) -> Outcome {
+        self.call_as(kind, path, args, transport, None).await
+    }
+
+    /// [`Engine::call`] on behalf of an authenticated caller.
+    pub async fn call_as(
+        &self,
+        kind: Option<FunctionKind>,
+        path: &FunctionPath,
+        args: Value,
+        transport: Transport,
+        identity: Option<Arc<Identity>>,
+    ) -> Outcome {
         let started = Instant::now();
         let canonical_args = canonical_string(&args);
         let function = self.inner.app.functions.get(path).cloned();
@@ -294,12 +312,12 @@ impl Engine {
                 started,
             ),
             (Some(Function::Query(f)), _) => {
-                self.query(path, f, args, &canonical_args, started).await
+                self.query(path, f, args, &canonical_args, identity, started).await
             }
             (Some(Function::Mutation(f)), _) => {
-                self.run_mutation(path, f, args, None, started).await
+                self.run_mutation(path, f, args, None, identity, started).await
             }
-            (Some(Function::Action(f)), _) => self.run_action(path, f, args, started).await,
+            (Some(Function::Action(f)), _) => self.run_action(path, f, args, identity, started).await,
         };
         self.record(
             kind.or(actual).unwrap_or(FunctionKind::Query),
@@ -320,18 +338,19 @@ impl Engine {
         path: &FunctionPath,
         args: Value,
         transport: Transport,
+        identity: Option<Arc<Identity>>,
     ) -> Outcome {
         let started = Instant::now();
         let canonical_args = canonical_string(&args);
         let outcome = match self.inner.app.functions.get(path).cloned() {
             Some(Function::Mutation(f)) if session.len() <= MAX_SESSION_ID_LEN => {
                 let dedup = Some((session.to_owned(), request_id));
-                self.run_mutation(path, f, args, dedup, started).await
+                self.run_mutation(path, f, args, dedup, identity, started).await
             }
-            Some(Function::Mutation(f)) => self.run_mutation(path, f, args, None, started).await,
+            Some(Function::Mutation(f)) => self.run_mutation(path, f, args, None, identity, started).await,
             _ => {
                 return self
-                    .call(Some(FunctionKind::Mutation), path, args, transport)
+                    .call_as(Some(FunctionKind::Mutation), path, args, transport, identity)
                     .await;
             }
         };
@@ -379,6 +398,89 @@ impl Engine {
             },
             log_lines: outcome.log_lines.clone(),
         });
+    }
+
+    /// Runs Ferrovex's own read-only code (auth) against one snapshot, with access to system
+    /// tables. Not logged as a function execution.
+    pub async fn system_read<R, F>(&self, f: F) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut DatabaseReader<'_>) -> Result<R, EngineError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut txn = inner.persistence.begin_read()?;
+            let mut state = TxnState::new(inner.schema.clone());
+            state.system = true;
+            let mut db = DatabaseReader {
+                txn: txn.as_mut(),
+                state: &mut state,
+            };
+            f(&mut db)
+        })
+        .await
+        .map_err(|e| EngineError::Store(ferrovex_store::StoreError::Backend(format!("system read failed: {e}"))))?
+    }
+
+    /// Runs Ferrovex's own read-write code (auth) in one transaction on the committer, with
+    /// access to system tables; committed when `f` returns `Ok`.
+    pub async fn system_write<R, F>(&self, f: F) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut DatabaseWriter<'_>) -> Result<R, EngineError> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel::<Result<R, EngineError>>();
+        let inner = self.inner.clone();
+        let job: crate::committer::Job = Box::new(move |txn| {
+            let txn = match txn {
+                Ok(txn) => txn,
+                Err(e) => {
+                    return JobEnd::rollback(move || {
+                        let _ = reply_tx.send(Err(e.into()));
+                    });
+                }
+            };
+            let mut state = TxnState::new(inner.schema.clone());
+            state.system = true;
+            let mut writes = WriteSet::default();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                let mut db = DatabaseWriter {
+                    txn,
+                    state: &mut state,
+                    writes: &mut writes,
+                    written: 0,
+                    ids: &inner.ids,
+                    clock: inner.clock.as_ref(),
+                };
+                f(&mut db)
+            }))
+            .unwrap_or_else(|_| Err(EngineError::BadDatabaseCall("system write panicked".to_owned())));
+            match result {
+                Ok(value) => {
+                    let writes = Arc::new(writes);
+                    JobEnd {
+                        commit: true,
+                        finish: Box::new(move |committed| {
+                            let reply = match committed {
+                                Ok(Some(ts)) => {
+                                    inner.invalidation.publish(ts, writes);
+                                    inner.metrics.commits.fetch_add(1, Ordering::Relaxed);
+                                    Ok(value)
+                                }
+                                Ok(None) => Err(EngineError::ShuttingDown),
+                                Err(e) => Err(e.into()),
+                            };
+                            let _ = reply_tx.send(reply);
+                        }),
+                    }
+                }
+                Err(e) => JobEnd::rollback(move || {
+                    let _ = reply_tx.send(Err(e));
+                }),
+            }
+        });
+        self.inner.committer.submit(job).await?;
+        reply_rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
     /// The function log.
@@ -434,18 +536,30 @@ impl Engine {
         f: Arc<crate::registry::QueryFn>,
         args: Value,
         canonical_args: &str,
+        identity: Option<Arc<Identity>>,
         started: Instant,
     ) -> Outcome {
         let metrics = &self.inner.metrics;
-        let key = CacheKey {
+        // Results that did not read the identity are shared by every caller; the others are
+        // kept per caller ("" is the anonymous caller).
+        let shared_key = CacheKey {
             path: path.clone(),
             args: canonical_args.to_owned(),
+            identity: None,
         };
-        if let Some(hit) = self.inner.invalidation.cache_get(&key) {
+        let caller_key = CacheKey {
+            identity: Some(identity.as_ref().map_or_else(String::new, |i| i.token_identifier.clone())),
+            ..shared_key.clone()
+        };
+        if let Some(hit) = self.inner.invalidation.cache_get(&shared_key) {
             metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Outcome::from_cache(hit, started);
+            return Outcome::from_cache(hit, false, started);
         }
-        let guard = match self.inner.flights.begin(&key) {
+        if let Some(hit) = self.inner.invalidation.cache_get(&caller_key) {
+            metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Outcome::from_cache(hit, true, started);
+        }
+        let guard = match self.inner.flights.begin(&caller_key) {
             Flight::Lead(guard) => guard,
             Flight::Join(rx) => {
                 if let Ok(mut shared) = rx.await {
@@ -456,11 +570,12 @@ impl Engine {
                 }
                 // The leader gave up (failed or cancelled): run it here, uncached.
                 metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
-                return self.run_query(path, f, args, started).await;
+                return self.run_query(path, f, args, identity, started).await;
             }
         };
         metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
-        let outcome = self.run_query(path, f, args, started).await;
+        let outcome = self.run_query(path, f, args, identity, started).await;
+        let key = if outcome.identity_read { caller_key } else { shared_key };
         let cached = match (&outcome.result, &outcome.reads, outcome.ts) {
             (Ok(value), Some(reads), Some(ts)) => self.inner.invalidation.cache_insert(
                 key,
@@ -482,6 +597,7 @@ impl Engine {
         path: &FunctionPath,
         f: Arc<crate::registry::QueryFn>,
         args: Value,
+        identity: Option<Arc<Identity>>,
         started: Instant,
     ) -> Outcome {
         let Ok(_permit) = self.inner.query_permits.acquire().await else {
@@ -496,6 +612,7 @@ impl Engine {
             };
             let ts = txn.ts();
             let mut state = TxnState::new(inner.schema.clone());
+            state.identity = identity;
             let mut logs = LogLines::default();
             let result = catch_unwind(AssertUnwindSafe(|| {
                 let mut ctx = QueryCtx {
@@ -517,6 +634,7 @@ impl Engine {
                 result: result.map_err(|e| to_failure(&task_path, e)),
                 log_lines: logs.into_lines(),
                 ts: Some(ts),
+                identity_read: state.identity_read,
                 reads: Some(Arc::new(state.reads)),
                 writes: None,
                 duration: started.elapsed(),
@@ -538,6 +656,7 @@ impl Engine {
         f: Arc<crate::registry::MutationFn>,
         args: Value,
         dedup: Option<(String, u32)>,
+        identity: Option<Arc<Identity>>,
         started: Instant,
     ) -> Outcome {
         let (reply_tx, reply_rx) = oneshot::channel::<Outcome>();
@@ -569,6 +688,7 @@ impl Engine {
                 }
             }
             let mut state = TxnState::new(inner.schema.clone());
+            state.identity = identity;
             let mut writes = WriteSet::default();
             let mut logs = LogLines::default();
             let result = catch_unwind(AssertUnwindSafe(|| {
@@ -648,6 +768,7 @@ impl Engine {
                                 result: Ok(value),
                                 log_lines,
                                 ts: Some(ts),
+                                identity_read: state.identity_read,
                                 reads: Some(Arc::new(state.reads)),
                                 writes: Some(writes),
                                 duration: started.elapsed(),
@@ -680,12 +801,14 @@ impl Engine {
         path: &FunctionPath,
         f: Arc<crate::registry::ActionFn>,
         args: Value,
+        identity: Option<Arc<Identity>>,
         started: Instant,
     ) -> Outcome {
         let logs = Arc::new(Mutex::new(LogLines::default()));
         let ctx = ActionCtx {
             engine: self.clone(),
             logs: logs.clone(),
+            identity,
         };
         let result = AssertUnwindSafe(f(ctx, args))
             .catch_unwind()
@@ -705,6 +828,7 @@ impl Engine {
             writes: None,
             duration: started.elapsed(),
             cached: false,
+            identity_read: false,
         }
     }
 }

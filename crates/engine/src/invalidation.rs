@@ -82,6 +82,9 @@ pub struct CacheKey {
     pub path: FunctionPath,
     /// Canonical Convex JSON of the arguments.
     pub args: String,
+    /// `None` when the result does not depend on the caller; else the caller's token
+    /// identifier (`""` for anonymous callers).
+    pub identity: Option<String>,
 }
 
 /// What a watcher belongs to.
@@ -526,6 +529,7 @@ mod tests {
         let key = |n: usize| CacheKey {
             path: FunctionPath::parse("m:q").unwrap(),
             args: format!("{{\"n\":{n}}}"),
+            identity: None,
         };
         let result = |r: &[u8]| CachedResult {
             value: Value::from("x".repeat(1000)),

@@ -8,6 +8,7 @@ mod db;
 mod engine;
 mod error;
 mod flight;
+mod identity;
 mod invalidation;
 mod log;
 mod path;
@@ -24,6 +25,7 @@ pub use engine::{
     Engine, EngineConfig, FunctionKind, MAX_CONCURRENT_QUERIES, MAX_SESSION_ID_LEN,
     MUTATION_OUTCOME_RETENTION, Outcome,
 };
+pub use identity::{Auth, Identity};
 pub use error::{ConvexError, EngineError, FnError, FnResult, FunctionFailure};
 pub use ferrovex_store::Timestamp;
 pub use invalidation::{COMMIT_LOG_LEN, DEFAULT_CACHE_BYTES, SessionHandle, WatcherId};

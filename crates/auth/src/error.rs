@@ -1,0 +1,49 @@
+//! The one error type of the auth crate.
+
+/// Auth failures, each with a stable `code` matching Better Auth's where one exists.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong email or password (401).
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    /// Sign-up with an email that exists (422).
+    #[error("User already exists. Use another email.")]
+    UserExists,
+    /// Request body failed validation (400).
+    #[error("{0}")]
+    Validation(String),
+    /// Password shorter than the minimum (400).
+    #[error("Password too short")]
+    PasswordTooShort,
+    /// Password longer than the maximum (400).
+    #[error("Password too long")]
+    PasswordTooLong,
+    /// No valid session (401).
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// A token that must be rejected; the message says why.
+    #[error("{0}")]
+    InvalidToken(String),
+    /// Key material could not be parsed, decrypted or generated.
+    #[error("key error: {0}")]
+    Key(String),
+    /// Storage failed.
+    #[error("storage error: {0}")]
+    Store(#[from] ferrovex_engine::EngineError),
+}
+
+impl AuthError {
+    /// Better Auth's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::InvalidCredentials => "INVALID_EMAIL_OR_PASSWORD",
+            AuthError::UserExists => "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+            AuthError::Validation(_) => "VALIDATION_ERROR",
+            AuthError::PasswordTooShort => "PASSWORD_TOO_SHORT",
+            AuthError::PasswordTooLong => "PASSWORD_TOO_LONG",
+            AuthError::Unauthorized => "UNAUTHORIZED",
+            AuthError::InvalidToken(_) => "INVALID_TOKEN",
+            AuthError::Key(_) | AuthError::Store(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
