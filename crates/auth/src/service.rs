@@ -1,0 +1,508 @@
+//! The auth service: sign-up, sign-in, sessions with sliding refresh, sign-out, Convex JWT
+//! issuance and key management (dynamic keys in `_jwks` with automatic rotation, or static
+//! keys from the `JWKS` variable). Transport-free: the HTTP routes live in the server crate.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrovex_engine::Engine;
+use parking_lot::Mutex;
+use serde_json::{Map, Value as Json, json};
+
+use crate::cookie::CookieSigner;
+use crate::error::AuthError;
+use crate::jwt;
+use crate::keyring::KeyRing;
+use crate::keys::{JwksRow, SigningKey, new_id, parse_jwks_env};
+use crate::password;
+use crate::stats::AuthStats;
+use crate::store::{AuthStore, NewSession, Session, User};
+use crate::time::{iso_ms, now_ms};
+
+/// Where signing keys come from.
+#[derive(Clone, Debug)]
+pub enum KeyMode {
+    /// Keys live in the `_jwks` table: created on first use, rotated every `rotation`, and
+    /// published and accepted for `grace` after being replaced.
+    Dynamic {
+        /// Age at which a new key is made.
+        rotation: Duration,
+    },
+    /// Keys come from a `JWKS` value in Better Auth's `getLatestJwks` format (one or more).
+    Static {
+        /// The raw JSON.
+        jwks: String,
+    },
+}
+
+/// Configuration of the auth service.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// Secret for cookie signatures and private-key encryption (`BETTER_AUTH_SECRET`).
+    pub secret: String,
+    /// Public URL of the site origin: the JWT issuer.
+    pub site_url: String,
+    /// Origins allowed on cookie-bearing POSTs, besides the site URL's own.
+    pub trusted_origins: Vec<String>,
+    /// Lifetime of Convex JWTs.
+    pub jwt_lifetime: Duration,
+    /// Session lifetime.
+    pub session_expires_in: Duration,
+    /// Sessions are extended when last extended longer ago than this.
+    pub session_update_age: Duration,
+    /// Keys.
+    pub key_mode: KeyMode,
+    /// Retired keys stay valid this long.
+    pub key_grace: Duration,
+    /// Sign-in / sign-up attempts per client address per window.
+    pub rate_limit_max: u32,
+    /// The rate-limit window.
+    pub rate_limit_window: Duration,
+}
+
+impl AuthConfig {
+    /// Defaults for a site at `site_url` with `secret`.
+    pub fn new(site_url: String, secret: String) -> AuthConfig {
+        AuthConfig {
+            secret,
+            site_url,
+            trusted_origins: Vec::new(),
+            jwt_lifetime: Duration::from_secs(900),
+            session_expires_in: Duration::from_secs(7 * 86_400),
+            session_update_age: Duration::from_secs(86_400),
+            key_mode: KeyMode::Dynamic { rotation: Duration::from_secs(30 * 86_400) },
+            key_grace: Duration::from_secs(30 * 86_400),
+            rate_limit_max: 10,
+            rate_limit_window: Duration::from_secs(10),
+        }
+    }
+
+    /// Whether cookies get the `__Secure-` prefix and `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.site_url.starts_with("https://")
+    }
+
+    /// The origin of the site URL.
+    pub fn site_origin(&self) -> String {
+        origin_of(&self.site_url).unwrap_or_else(|| self.site_url.clone())
+    }
+
+    /// Whether `origin` (an `Origin` header or the origin of a `Referer`) is trusted.
+    pub fn is_trusted_origin(&self, origin: &str) -> bool {
+        let Some(origin) = origin_of(origin) else { return false };
+        origin == self.site_origin() || self.trusted_origins.iter().any(|t| origin_of(t).as_deref() == Some(origin.as_str()))
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+}
+
+/// A signed-in session and its user.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+    /// The session was extended now; the cookie must be re-set.
+    pub refreshed: bool,
+}
+
+/// Counts attempts per key in fixed windows, bounded in memory.
+#[derive(Debug, Default)]
+struct RateLimiter {
+    buckets: Mutex<HashMap<String, (u64, u32)>>,
+}
+
+/// Most tracked clients before old windows are dropped.
+const MAX_RATE_BUCKETS: usize = 100_000;
+
+impl RateLimiter {
+    /// `Err(retry_after_secs)` when over the limit.
+    fn check(&self, key: &str, max: u32, window_ms: u64, now: u64) -> Result<(), u64> {
+        let mut buckets = self.buckets.lock();
+        if buckets.len() > MAX_RATE_BUCKETS {
+            buckets.retain(|_, (start, _)| now < start.saturating_add(window_ms));
+        }
+        let entry = buckets.entry(key.to_owned()).or_insert((now, 0));
+        if now >= entry.0.saturating_add(window_ms) {
+            *entry = (now, 0);
+        }
+        if entry.1 >= max {
+            return Err((entry.0.saturating_add(window_ms) - now).div_ceil(1000).max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// Issued tokens per session and second. RS256 (PKCS#1 v1.5) signatures are deterministic,
+/// so a token asked for twice in the same second has the same bytes; remembering it saves
+/// the signature without changing any answer.
+#[derive(Debug, Default)]
+struct TokenMemo {
+    tokens: Mutex<HashMap<String, MemoEntry>>,
+}
+
+#[derive(Debug)]
+struct MemoEntry {
+    iat: u64,
+    kid: String,
+    jwt: String,
+    session_token: String,
+}
+
+const MAX_MEMO: usize = 10_000;
+
+/// The auth service.
+#[derive(Debug)]
+pub struct AuthService {
+    config: AuthConfig,
+    store: AuthStore,
+    signer: CookieSigner,
+    ring: Arc<KeyRing>,
+    key_lock: tokio::sync::Mutex<()>,
+    rate: RateLimiter,
+    memo: TokenMemo,
+}
+
+fn random_token() -> String {
+    new_id()
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+impl AuthService {
+    /// Starts the service: loads (dynamic) or parses (static) the keys.
+    pub async fn start(engine: Engine, config: AuthConfig) -> Result<Arc<AuthService>, AuthError> {
+        let stats = Arc::new(AuthStats::default());
+        let store = AuthStore::new(engine, stats);
+        let grace_ms = u64::try_from(config.key_grace.as_millis()).unwrap_or(u64::MAX);
+        let keys = match &config.key_mode {
+            KeyMode::Static { jwks } => {
+                let keys = parse_jwks_env(jwks, &config.secret)?;
+                if keys.is_empty() {
+                    return Err(AuthError::Key("JWKS holds no keys".into()));
+                }
+                keys
+            }
+            KeyMode::Dynamic { .. } => Self::decrypt_rows(store.load_jwks().await?, &config.secret),
+        };
+        Ok(Arc::new(AuthService {
+            signer: CookieSigner::new(&config.secret),
+            ring: Arc::new(KeyRing::new(keys, grace_ms)),
+            config,
+            store,
+            key_lock: tokio::sync::Mutex::new(()),
+            rate: RateLimiter::default(),
+            memo: TokenMemo::default(),
+        }))
+    }
+
+    fn decrypt_rows(rows: Vec<JwksRow>, secret: &str) -> Vec<Arc<SigningKey>> {
+        rows.iter()
+            .filter_map(|row| match row.to_key(secret) {
+                Ok(k) => Some(Arc::new(k)),
+                Err(e) => {
+                    tracing::warn!(kid = %row.id, error = %e, "skipping a stored key that cannot be decrypted");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// The counters of store calls.
+    pub fn stats(&self) -> &Arc<AuthStats> {
+        self.store.stats()
+    }
+
+    /// The key ring (shared with the token verifier of the API origin).
+    pub fn key_ring(&self) -> &Arc<KeyRing> {
+        &self.ring
+    }
+
+    /// The cookie signer.
+    pub fn signer(&self) -> &CookieSigner {
+        &self.signer
+    }
+
+    /// Applies the sign-in/sign-up rate limit for a client address.
+    pub fn rate_limit(&self, client: &str, path: &str) -> Result<(), u64> {
+        let window = u64::try_from(self.config.rate_limit_window.as_millis()).unwrap_or(u64::MAX);
+        self.rate.check(&format!("{client}|{path}"), self.config.rate_limit_max, window, now_ms())
+    }
+
+    fn new_session(&self, remember: bool, ip: &str, ua: &str) -> NewSession {
+        let now = now_ms();
+        let ttl = if remember { self.config.session_expires_in } else { Duration::from_secs(86_400) };
+        NewSession {
+            token: random_token(),
+            expires_at_ms: now + u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX / 2),
+            now_ms: now,
+            ip_address: ip.chars().take(64).collect(),
+            user_agent: ua.chars().take(512).collect(),
+        }
+    }
+
+    /// Creates a user with an email and password and signs them in.
+    pub async fn sign_up(&self, name: &str, email: &str, pass: &str, remember: bool, ip: &str, ua: &str) -> Result<SessionInfo, AuthError> {
+        let email = email.trim().to_lowercase();
+        if !valid_email(&email) {
+            return Err(AuthError::Validation("[body.email] Invalid email address".into()));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 256 {
+            return Err(AuthError::Validation("[body.name] Name must be 1 to 256 characters".into()));
+        }
+        password::check_policy(pass)?;
+        let pass = pass.to_owned();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&pass))
+            .await
+            .map_err(|e| AuthError::Key(e.to_string()))??;
+        let (user, session) = self
+            .store
+            .create_user(name.to_owned(), email, hash, self.new_session(remember, ip, ua))
+            .await?;
+        Ok(SessionInfo { session, user, refreshed: false })
+    }
+
+    /// Signs in with email and password.
+    pub async fn sign_in(&self, email: &str, pass: &str, remember: bool, ip: &str, ua: &str) -> Result<SessionInfo, AuthError> {
+        let email = email.trim().to_lowercase();
+        if !valid_email(&email) {
+            return Err(AuthError::Validation("Invalid email".into()));
+        }
+        let found = self.store.find_user_with_password(&email).await?;
+        let (user, hash) = match found {
+            Some((user, Some(hash))) => (Some(user), hash),
+            // Unknown user: hash anyway so both failures take the same time.
+            Some((_, None)) | None => (None, password::DUMMY_HASH.to_owned()),
+        };
+        let pass = pass.to_owned();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &hash))
+            .await
+            .map_err(|e| AuthError::Key(e.to_string()))?;
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        let session = self.store.create_session(&user.id, self.new_session(remember, ip, ua)).await?;
+        Ok(SessionInfo { session, user, refreshed: false })
+    }
+
+    /// The session named by a signed cookie value (or a Bearer value: signed or raw token),
+    /// extended when due. `None` when missing, forged, expired or revoked.
+    pub async fn session(&self, credential: &str, allow_raw: bool) -> Result<Option<SessionInfo>, AuthError> {
+        let token = match self.signer.verify(credential) {
+            Some(t) => t,
+            None if allow_raw && credential.len() == 32 && credential.chars().all(|c| c.is_ascii_alphanumeric()) => credential.to_owned(),
+            None => return Ok(None),
+        };
+        let Some((session, user)) = self.store.find_session(&token).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if session.expires_at_ms <= now {
+            self.store.delete_session(&token).await?;
+            return Ok(None);
+        }
+        let expires_in = u64::try_from(self.config.session_expires_in.as_millis()).unwrap_or(u64::MAX / 2);
+        let update_age = u64::try_from(self.config.session_update_age.as_millis()).unwrap_or(u64::MAX / 2);
+        let due = session.expires_at_ms.saturating_sub(expires_in).saturating_add(update_age) <= now;
+        if due {
+            let expires = now + expires_in;
+            self.store.extend_session(&session.id, expires, now).await?;
+            let session = Session { expires_at_ms: expires, updated_at_ms: now, ..session };
+            return Ok(Some(SessionInfo { session, user, refreshed: true }));
+        }
+        Ok(Some(SessionInfo { session, user, refreshed: false }))
+    }
+
+    /// Revokes the session named by a signed cookie value. Returns the raw session token that
+    /// was revoked, if any (the web origin uses it to drop cached JWTs).
+    pub async fn sign_out(&self, credential: &str) -> Result<Option<String>, AuthError> {
+        let Some(token) = self.signer.verify(credential) else { return Ok(None) };
+        self.memo.tokens.lock().retain(|_, e| e.session_token != token);
+        self.store.delete_session(&token).await?;
+        Ok(Some(token))
+    }
+
+    /// The signing key, creating the first one under a lock if there is none (dynamic mode).
+    async fn signing_key(&self) -> Result<Arc<SigningKey>, AuthError> {
+        let now = now_ms();
+        if let Some(k) = self.ring.signing_key(now) {
+            return Ok(k);
+        }
+        match &self.config.key_mode {
+            KeyMode::Static { .. } => Err(AuthError::Key("every key in JWKS has expired".into())),
+            KeyMode::Dynamic { .. } => {
+                let _guard = self.key_lock.lock().await;
+                if let Some(k) = self.ring.signing_key(now) {
+                    return Ok(k);
+                }
+                // Another process may have made one since we loaded.
+                self.reload_keys().await?;
+                if let Some(k) = self.ring.signing_key(now) {
+                    return Ok(k);
+                }
+                self.add_key().await
+            }
+        }
+    }
+
+    async fn add_key(&self) -> Result<Arc<SigningKey>, AuthError> {
+        let key = tokio::task::spawn_blocking(|| SigningKey::generate(new_id(), now_ms()))
+            .await
+            .map_err(|e| AuthError::Key(e.to_string()))??;
+        let key = Arc::new(key);
+        self.store.insert_jwks(JwksRow::from_key(&key, &self.config.secret)?).await?;
+        let mut keys: Vec<_> = self.ring.all().iter().cloned().collect();
+        keys.push(key.clone());
+        self.ring.set(keys);
+        tracing::info!(kid = %key.kid, "created a new JWT signing key");
+        Ok(key)
+    }
+
+    /// Re-reads the keys from the database (dynamic mode); picks up other processes' rotations.
+    pub async fn reload_keys(&self) -> Result<(), AuthError> {
+        if matches!(self.config.key_mode, KeyMode::Dynamic { .. }) {
+            let keys = Self::decrypt_rows(self.store.load_jwks().await?, &self.config.secret);
+            if !keys.is_empty() {
+                self.ring.set(keys);
+            }
+        }
+        Ok(())
+    }
+
+    /// Periodic key maintenance (dynamic mode): reload, and rotate when the newest key is older
+    /// than the rotation interval. Returns whether a key was added.
+    pub async fn maintain_keys(&self) -> Result<bool, AuthError> {
+        let KeyMode::Dynamic { rotation } = &self.config.key_mode else { return Ok(false) };
+        let rotation_ms = u64::try_from(rotation.as_millis()).unwrap_or(u64::MAX);
+        let _guard = self.key_lock.lock().await;
+        self.reload_keys().await?;
+        if self.ring.all().is_empty() || !self.ring.rotation_due(now_ms(), rotation_ms) {
+            return Ok(false);
+        }
+        self.add_key().await?;
+        Ok(true)
+    }
+
+    /// Adds a key now (dynamic mode), e.g. from `ferrovex jwks rotate`.
+    pub async fn rotate_now(&self) -> Result<Arc<SigningKey>, AuthError> {
+        let _guard = self.key_lock.lock().await;
+        self.reload_keys().await?;
+        self.add_key().await
+    }
+
+    /// The newest key as a `JWKS` value (Better Auth's `getLatestJwks` shape), creating one if
+    /// needed; with `all`, every live key.
+    pub async fn export_jwks(&self, all: bool) -> Result<Json, AuthError> {
+        let newest = self.signing_key().await?;
+        let keys: Vec<Arc<SigningKey>> = if all { self.ring.all().iter().cloned().collect() } else { vec![newest] };
+        let rows = keys
+            .iter()
+            .rev()
+            .map(|k| JwksRow::from_key(k, &self.config.secret).map(|r| r.to_json()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Json::Array(rows))
+    }
+
+    /// The published JWKS document.
+    pub fn jwks(&self) -> Json {
+        self.ring.jwks_json(now_ms())
+    }
+
+    /// A Convex JWT for a session: RS256, `kid` and `typ` in the header; `iss`, `aud`,
+    /// `sub`, `sessionId`, `iat`, `exp` and the user's fields. No database access.
+    pub async fn token(&self, info: &SessionInfo) -> Result<String, AuthError> {
+        let key = self.signing_key().await?;
+        let iat = now_ms() / 1000;
+        if let Some(e) = self.memo.tokens.lock().get(&info.session.id)
+            && e.iat == iat
+            && e.kid == key.kid
+        {
+            return Ok(e.jwt.clone());
+        }
+        let exp = iat + self.config.jwt_lifetime.as_secs();
+        let u = &info.user;
+        let mut claims = Map::new();
+        claims.insert("name".into(), json!(u.name));
+        claims.insert("email".into(), json!(u.email));
+        claims.insert("emailVerified".into(), json!(u.email_verified));
+        claims.insert("createdAt".into(), json!(iso_ms(u.created_at_ms)));
+        claims.insert("updatedAt".into(), json!(iso_ms(u.updated_at_ms)));
+        claims.insert("userId".into(), Json::Null);
+        claims.insert("sessionId".into(), json!(info.session.id));
+        claims.insert("iat".into(), json!(iat));
+        claims.insert("sub".into(), json!(u.id));
+        claims.insert("exp".into(), json!(exp));
+        claims.insert("iss".into(), json!(self.config.site_url));
+        claims.insert("aud".into(), json!("convex"));
+        let token = jwt::sign(&key, &claims)?;
+        let mut memo = self.memo.tokens.lock();
+        if memo.len() >= MAX_MEMO {
+            memo.clear();
+        }
+        memo.insert(
+            info.session.id.clone(),
+            MemoEntry {
+                iat,
+                kid: key.kid.clone(),
+                jwt: token.clone(),
+                session_token: info.session.token.clone(),
+            },
+        );
+        Ok(token)
+    }
+}
+
+/// JSON of a user as Better Auth returns it.
+pub fn user_json(u: &User) -> Json {
+    json!({
+        "id": u.id,
+        "name": u.name,
+        "email": u.email,
+        "emailVerified": u.email_verified,
+        "image": u.image,
+        "createdAt": iso_ms(u.created_at_ms),
+        "updatedAt": iso_ms(u.updated_at_ms),
+        "userId": Json::Null,
+    })
+}
+
+/// JSON of a session as Better Auth returns it.
+pub fn session_json(s: &Session) -> Json {
+    json!({
+        "id": s.id,
+        "token": s.token,
+        "userId": s.user_id,
+        "expiresAt": iso_ms(s.expires_at_ms),
+        "createdAt": iso_ms(s.created_at_ms),
+        "updatedAt": iso_ms(s.updated_at_ms),
+        "ipAddress": s.ip_address,
+        "userAgent": s.user_agent,
+    })
+}
