@@ -157,12 +157,19 @@ mod tests {
     #[test]
     fn signatures_match_a_cookie_observed_from_better_auth() {
         let signer = CookieSigner::new(SECRET);
-        let observed = "BMmnOrJmCriLSIUxlEpGifkQzE6rF5MS.7qt2rQJqVYNvgsHygFjkH37k5t8QpBotNkb8J1EO6UI%3D";
+        let observed =
+            "BMmnOrJmCriLSIUxlEpGifkQzE6rF5MS.7qt2rQJqVYNvgsHygFjkH37k5t8QpBotNkb8J1EO6UI%3D";
         assert_eq!(signer.sign("BMmnOrJmCriLSIUxlEpGifkQzE6rF5MS"), observed);
-        assert_eq!(signer.verify(observed).as_deref(), Some("BMmnOrJmCriLSIUxlEpGifkQzE6rF5MS"));
+        assert_eq!(
+            signer.verify(observed).as_deref(),
+            Some("BMmnOrJmCriLSIUxlEpGifkQzE6rF5MS")
+        );
         // Not URL-encoded works too (Bearer values).
         let plain = percent_decode(observed).unwrap();
-        assert_eq!(signer.verify(&plain).as_deref(), Some("BMmnOrJmCriLSIUxlEpGifkQzE6rF5MS"));
+        assert_eq!(
+            signer.verify(&plain).as_deref(),
+            Some("BMmnOrJmCriLSIUxlEpGifkQzE6rF5MS")
+        );
     }
 
     #[test]
@@ -173,7 +180,13 @@ mod tests {
         assert!(other.verify(&good).is_none());
         let tampered = good.replacen("token1234", "token1235", 1);
         assert!(signer.verify(&tampered).is_none());
-        for bad in ["", "nodot", "a.b", "a.%ZZ", "a.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+        for bad in [
+            "",
+            "nodot",
+            "a.b",
+            "a.%ZZ",
+            "a.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
             assert!(signer.verify(bad).is_none(), "{bad}");
         }
     }
@@ -182,12 +195,18 @@ mod tests {
     fn cookie_headers_parse_with_the_secure_name_first() {
         let h = "a=1; better-auth.session_token=plain; __Secure-better-auth.session_token=secure";
         assert_eq!(session_cookie(h), Some("secure"));
-        assert_eq!(session_cookie("better-auth.session_token=plain"), Some("plain"));
+        assert_eq!(
+            session_cookie("better-auth.session_token=plain"),
+            Some("plain")
+        );
         assert_eq!(session_cookie("x=y"), None);
         assert_eq!(
             set_cookie("better-auth.session_token", "v", Some(604800), false),
             "better-auth.session_token=v; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax"
         );
-        assert_eq!(expire_cookie("n", true), "n=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax");
+        assert_eq!(
+            expire_cookie("n", true),
+            "n=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"
+        );
     }
 }

@@ -51,23 +51,33 @@ pub struct Decoded {
 /// Splits and decodes a token without trusting it.
 pub fn decode(token: &str) -> Result<Decoded, AuthError> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(invalid(format!("token is larger than {MAX_TOKEN_BYTES} bytes")));
+        return Err(invalid(format!(
+            "token is larger than {MAX_TOKEN_BYTES} bytes"
+        )));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(invalid("token is not a compact JWS (three dot-separated parts)"));
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(
+            "token is not a compact JWS (three dot-separated parts)",
+        ));
     };
     let part = |text: &str, what: &str| {
         URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| invalid(format!("token {what} is not base64url")))
     };
-    let header: Json = serde_json::from_slice(&part(h, "header")?).map_err(|_| invalid("token header is not JSON"))?;
+    let header: Json = serde_json::from_slice(&part(h, "header")?)
+        .map_err(|_| invalid("token header is not JSON"))?;
     let claims = match serde_json::from_slice::<Json>(&part(p, "payload")?) {
         Ok(Json::Object(map)) => map,
         _ => return Err(invalid("token payload is not a JSON object")),
     };
-    let alg = header["alg"].as_str().ok_or_else(|| invalid("token header has no alg"))?.to_owned();
+    let alg = header["alg"]
+        .as_str()
+        .ok_or_else(|| invalid("token header has no alg"))?
+        .to_owned();
     Ok(Decoded {
         alg,
         kid: header["kid"].as_str().map(str::to_owned),
@@ -93,26 +103,45 @@ pub struct Expectations<'a> {
 /// Normalizes an issuer for comparison: adds `https://` when there is no scheme and trims a
 /// trailing `/`, as the Convex backend does.
 pub fn normalize_issuer(iss: &str) -> String {
-    let with_scheme = if iss.contains("://") { iss.to_owned() } else { format!("https://{iss}") };
+    let with_scheme = if iss.contains("://") {
+        iss.to_owned()
+    } else {
+        format!("https://{iss}")
+    };
     with_scheme.trim_end_matches('/').to_owned()
 }
 
 /// Checks algorithm, signature and claims.
-pub fn verify(decoded: &Decoded, key: &PublicKey, expect: &Expectations<'_>) -> Result<(), AuthError> {
+pub fn verify(
+    decoded: &Decoded,
+    key: &PublicKey,
+    expect: &Expectations<'_>,
+) -> Result<(), AuthError> {
     if decoded.alg.eq_ignore_ascii_case("none") {
         return Err(invalid("unsigned tokens (alg none) are not accepted"));
     }
     if !expect.algorithms.contains(&decoded.alg.as_str()) {
-        return Err(invalid(format!("algorithm {} is not accepted", decoded.alg)));
+        return Err(invalid(format!(
+            "algorithm {} is not accepted",
+            decoded.alg
+        )));
     }
     if decoded.alg != key.alg() {
-        return Err(invalid(format!("key {} is for {}, not {}", key.kid(), key.alg(), decoded.alg)));
+        return Err(invalid(format!(
+            "key {} is for {}, not {}",
+            key.kid(),
+            key.alg(),
+            decoded.alg
+        )));
     }
     if !key.verify(decoded.signing_input.as_bytes(), &decoded.signature) {
         return Err(invalid("bad signature"));
     }
     let c = &decoded.claims;
-    let iss = c.get("iss").and_then(Json::as_str).ok_or_else(|| invalid("token has no iss"))?;
+    let iss = c
+        .get("iss")
+        .and_then(Json::as_str)
+        .ok_or_else(|| invalid("token has no iss"))?;
     if normalize_issuer(iss) != normalize_issuer(expect.issuer) {
         return Err(invalid(format!("wrong issuer {iss:?}")));
     }
@@ -126,7 +155,10 @@ pub fn verify(decoded: &Decoded, key: &PublicKey, expect: &Expectations<'_>) -> 
             return Err(invalid("wrong audience"));
         }
     }
-    let exp = c.get("exp").and_then(Json::as_u64).ok_or_else(|| invalid("token has no exp"))?;
+    let exp = c
+        .get("exp")
+        .and_then(Json::as_u64)
+        .ok_or_else(|| invalid("token has no exp"))?;
     if expect.now_secs >= exp.saturating_add(LEEWAY_SECS) {
         return Err(invalid("token expired"));
     }
@@ -148,7 +180,11 @@ fn json_to_value(v: &Json) -> Value {
         Json::Number(n) => Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
         Json::String(s) => Value::String(s.clone()),
         Json::Array(items) => Value::Array(items.iter().map(json_to_value).collect()),
-        Json::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect()),
+        Json::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -168,8 +204,16 @@ fn flatten(prefix: &str, v: &Json, out: &mut BTreeMap<String, Value>) {
 /// The identity functions see: `tokenIdentifier = iss|sub`, plus every non-registered claim,
 /// nested objects flattened to dotted keys (as Convex does for custom JWTs).
 pub fn identity_from_claims(claims: &Map<String, Json>) -> Identity {
-    let iss = claims.get("iss").and_then(Json::as_str).unwrap_or_default().to_owned();
-    let sub = claims.get("sub").and_then(Json::as_str).unwrap_or_default().to_owned();
+    let iss = claims
+        .get("iss")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let sub = claims
+        .get("sub")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let mut out = BTreeMap::new();
     for (k, v) in claims {
         if REGISTERED.contains(&k.as_str()) || k == "fva" || k.starts_with('$') {

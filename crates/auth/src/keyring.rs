@@ -20,7 +20,11 @@ pub struct KeyRing {
 impl KeyRing {
     /// A ring holding `keys` (any order).
     pub fn new(mut keys: Vec<Arc<SigningKey>>, grace_ms: u64) -> KeyRing {
-        keys.sort_by(|a, b| a.created_at_ms.cmp(&b.created_at_ms).then_with(|| a.kid.cmp(&b.kid)));
+        keys.sort_by(|a, b| {
+            a.created_at_ms
+                .cmp(&b.created_at_ms)
+                .then_with(|| a.kid.cmp(&b.kid))
+        });
         KeyRing {
             keys: RwLock::new(Arc::new(keys)),
             grace_ms,
@@ -29,7 +33,11 @@ impl KeyRing {
 
     /// Replaces the keys (after a refresh or a rotation).
     pub fn set(&self, mut keys: Vec<Arc<SigningKey>>) {
-        keys.sort_by(|a, b| a.created_at_ms.cmp(&b.created_at_ms).then_with(|| a.kid.cmp(&b.kid)));
+        keys.sort_by(|a, b| {
+            a.created_at_ms
+                .cmp(&b.created_at_ms)
+                .then_with(|| a.kid.cmp(&b.kid))
+        });
         *self.keys.write() = Arc::new(keys);
     }
 
@@ -68,12 +76,19 @@ impl KeyRing {
 
     /// The public key with `kid`, if it is live.
     pub fn find(&self, kid: &str, now_ms: u64) -> Option<PublicKey> {
-        self.live(now_ms).iter().find(|k| k.kid == kid).map(|k| k.public_key())
+        self.live(now_ms)
+            .iter()
+            .find(|k| k.kid == kid)
+            .map(|k| k.public_key())
     }
 
     /// The published JWKS document.
     pub fn jwks_json(&self, now_ms: u64) -> Json {
-        let keys: Vec<Json> = self.live(now_ms).iter().map(|k| k.published_jwk()).collect();
+        let keys: Vec<Json> = self
+            .live(now_ms)
+            .iter()
+            .map(|k| k.published_jwk())
+            .collect();
         json!({ "keys": keys })
     }
 

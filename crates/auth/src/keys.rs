@@ -62,15 +62,27 @@ pub fn new_id() -> String {
 impl SigningKey {
     /// Generates an RSA-2048 key (tens of milliseconds: call off the async workers).
     pub fn generate(kid: String, created_at_ms: u64) -> Result<SigningKey, AuthError> {
-        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| AuthError::Key("RSA key generation failed".into()))?;
+        let pair = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| AuthError::Key("RSA key generation failed".into()))?;
         let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
             .map_err(|_| AuthError::Key("cannot serialize the generated key".into()))?;
-        let components = parse_pkcs8_rsa(der.as_ref()).ok_or_else(|| AuthError::Key("unexpected PKCS#8 layout".into()))?;
-        Ok(SigningKey { kid, created_at_ms, expires_at_ms: None, pair, components })
+        let components = parse_pkcs8_rsa(der.as_ref())
+            .ok_or_else(|| AuthError::Key("unexpected PKCS#8 layout".into()))?;
+        Ok(SigningKey {
+            kid,
+            created_at_ms,
+            expires_at_ms: None,
+            pair,
+            components,
+        })
     }
 
     /// Builds a key from a private JWK (`kty, n, e, d, p, q, dp, dq, qi`).
-    pub fn from_private_jwk(kid: String, created_at_ms: u64, jwk: &Json) -> Result<SigningKey, AuthError> {
+    pub fn from_private_jwk(
+        kid: String,
+        created_at_ms: u64,
+        jwk: &Json,
+    ) -> Result<SigningKey, AuthError> {
         if jwk["kty"] != "RSA" {
             return Err(AuthError::Key("only RSA keys are supported".into()));
         }
@@ -86,7 +98,13 @@ impl SigningKey {
         };
         let pair = KeyPair::from_der(&encode_pkcs1(&components))
             .map_err(|e| AuthError::Key(format!("invalid RSA private key: {e}")))?;
-        Ok(SigningKey { kid, created_at_ms, expires_at_ms: None, pair, components })
+        Ok(SigningKey {
+            kid,
+            created_at_ms,
+            expires_at_ms: None,
+            pair,
+            components,
+        })
     }
 
     /// The public JWK as Better Auth stores it (`{"kty","n","e"}`).
@@ -110,7 +128,11 @@ impl SigningKey {
 
     /// The verification half.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::Rsa { kid: self.kid.clone(), n: self.components.n.clone(), e: self.components.e.clone() }
+        PublicKey::Rsa {
+            kid: self.kid.clone(),
+            n: self.components.n.clone(),
+            e: self.components.e.clone(),
+        }
     }
 
     /// An RS256 (PKCS#1 v1.5, SHA-256) signature of `message`.
@@ -153,23 +175,32 @@ impl PublicKey {
     pub fn from_jwk(jwk: &Json) -> Result<PublicKey, AuthError> {
         let kid = jwk["kid"].as_str().unwrap_or_default().to_owned();
         match jwk["kty"].as_str() {
-            Some("RSA") => Ok(PublicKey::Rsa { kid, n: unb64(jwk, "n")?, e: unb64(jwk, "e")? }),
+            Some("RSA") => Ok(PublicKey::Rsa {
+                kid,
+                n: unb64(jwk, "n")?,
+                e: unb64(jwk, "e")?,
+            }),
             Some("EC") if jwk["crv"] == "P-256" => {
                 let mut point = vec![4u8];
                 point.extend(unb64(jwk, "x")?);
                 point.extend(unb64(jwk, "y")?);
                 Ok(PublicKey::EcP256 { kid, point })
             }
-            other => Err(AuthError::Key(format!("unsupported JWK key type {other:?}"))),
+            other => Err(AuthError::Key(format!(
+                "unsupported JWK key type {other:?}"
+            ))),
         }
     }
 
     /// Whether `signature` is valid for `message`.
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
         match self {
-            PublicKey::Rsa { n, e, .. } => RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
-                .verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, sig)
-                .is_ok(),
+            PublicKey::Rsa { n, e, .. } => RsaPublicKeyComponents {
+                n: n.as_slice(),
+                e: e.as_slice(),
+            }
+            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, sig)
+            .is_ok(),
             PublicKey::EcP256 { point, .. } => {
                 signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
                     .verify(message, sig)
@@ -183,7 +214,8 @@ impl PublicKey {
 /// `hex(nonce24 ‖ XChaCha20-Poly1305(SHA-256(secret), nonce, jwk_json) ‖ tag)`.
 pub fn encrypt_private_key(secret: &str, jwk_json: &str) -> Result<String, AuthError> {
     let key = Sha256::digest(secret.as_bytes());
-    let cipher = XChaCha20Poly1305::new_from_slice(key.as_slice()).map_err(|_| AuthError::Key("bad key length".into()))?;
+    let cipher = XChaCha20Poly1305::new_from_slice(key.as_slice())
+        .map_err(|_| AuthError::Key("bad key length".into()))?;
     let nonce_bytes: [u8; 24] = rand::random();
     let ct = cipher
         .encrypt(XNonce::from_slice(&nonce_bytes), jwk_json.as_bytes())
@@ -201,15 +233,20 @@ pub fn decrypt_private_key(secret: &str, stored: &str) -> Result<String, AuthErr
         _ => stored.to_owned(),
     };
     let hex_part = match unquoted.strip_prefix("$ba$") {
-        Some(rest) => rest.split_once('$').map(|(_, h)| h.to_owned()).unwrap_or_default(),
+        Some(rest) => rest
+            .split_once('$')
+            .map(|(_, h)| h.to_owned())
+            .unwrap_or_default(),
         None => unquoted,
     };
-    let bytes = hex::decode(hex_part.trim()).map_err(|_| AuthError::Key("private key is not hex".into()))?;
+    let bytes = hex::decode(hex_part.trim())
+        .map_err(|_| AuthError::Key("private key is not hex".into()))?;
     if bytes.len() < 24 + 16 {
         return Err(AuthError::Key("private key is too short".into()));
     }
     let key = Sha256::digest(secret.as_bytes());
-    let cipher = XChaCha20Poly1305::new_from_slice(key.as_slice()).map_err(|_| AuthError::Key("bad key length".into()))?;
+    let cipher = XChaCha20Poly1305::new_from_slice(key.as_slice())
+        .map_err(|_| AuthError::Key("bad key length".into()))?;
     let (nonce, ct) = bytes.split_at(24);
     let plain = cipher
         .decrypt(XNonce::from_slice(nonce), ct)
@@ -276,7 +313,9 @@ impl JwksRow {
         if let Some(alg) = v["alg"].as_str()
             && alg != "RS256"
         {
-            return Err(AuthError::Key(format!("JWKS entry uses {alg}; only RS256 is supported")));
+            return Err(AuthError::Key(format!(
+                "JWKS entry uses {alg}; only RS256 is supported"
+            )));
         }
         let time = |k: &str| -> Option<u64> {
             match &v[k] {
@@ -297,11 +336,18 @@ impl JwksRow {
 
 /// Parses a whole `JWKS` value (a JSON array of rows) into keys, newest last.
 pub fn parse_jwks_env(value: &str, secret: &str) -> Result<Vec<Arc<SigningKey>>, AuthError> {
-    let parsed: Json = serde_json::from_str(value).map_err(|e| AuthError::Key(format!("JWKS is not JSON: {e}")))?;
-    let rows = parsed.as_array().ok_or_else(|| AuthError::Key("JWKS must be a JSON array".into()))?;
+    let parsed: Json = serde_json::from_str(value)
+        .map_err(|e| AuthError::Key(format!("JWKS is not JSON: {e}")))?;
+    let rows = parsed
+        .as_array()
+        .ok_or_else(|| AuthError::Key("JWKS must be a JSON array".into()))?;
     let mut keys = rows
         .iter()
-        .map(|r| JwksRow::from_json(r).and_then(|row| row.to_key(secret)).map(Arc::new))
+        .map(|r| {
+            JwksRow::from_json(r)
+                .and_then(|row| row.to_key(secret))
+                .map(Arc::new)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     keys.sort_by_key(|k| k.created_at_ms);
     Ok(keys)
@@ -315,7 +361,10 @@ mod tests {
     fn generated_keys_round_trip_through_the_better_auth_row_format() {
         let key = SigningKey::generate(new_id(), 1_795_758_323_189).unwrap();
         let row = JwksRow::from_key(&key, "s3cret").unwrap();
-        assert!(row.private_key.starts_with('"') && row.private_key.ends_with('"'), "a JSON string literal");
+        assert!(
+            row.private_key.starts_with('"') && row.private_key.ends_with('"'),
+            "a JSON string literal"
+        );
         let env = Json::Array(vec![row.to_json()]).to_string();
         let keys = parse_jwks_env(&env, "s3cret").unwrap();
         assert_eq!(keys[0].kid, key.kid);

@@ -17,8 +17,13 @@ fn derive(password: &str, salt_hex: &str) -> Result<[u8; 64], AuthError> {
     // log2(16384) = 14.
     let params = scrypt::Params::new(14, 16, 1).map_err(|e| AuthError::Key(e.to_string()))?;
     let mut out = [0u8; 64];
-    scrypt::scrypt(normalized.as_bytes(), salt_hex.as_bytes(), &params, &mut out)
-        .map_err(|e| AuthError::Key(e.to_string()))?;
+    scrypt::scrypt(
+        normalized.as_bytes(),
+        salt_hex.as_bytes(),
+        &params,
+        &mut out,
+    )
+    .map_err(|e| AuthError::Key(e.to_string()))?;
     Ok(out)
 }
 
@@ -100,8 +105,14 @@ mod tests {
 
     #[test]
     fn length_policy_counts_characters() {
-        assert!(matches!(check_policy("short"), Err(AuthError::PasswordTooShort)));
+        assert!(matches!(
+            check_policy("short"),
+            Err(AuthError::PasswordTooShort)
+        ));
         assert!(check_policy("12345678").is_ok());
-        assert!(matches!(check_policy(&"x".repeat(129)), Err(AuthError::PasswordTooLong)));
+        assert!(matches!(
+            check_policy(&"x".repeat(129)),
+            Err(AuthError::PasswordTooLong)
+        ));
     }
 }

@@ -71,7 +71,9 @@ impl AuthConfig {
             jwt_lifetime: Duration::from_secs(900),
             session_expires_in: Duration::from_secs(7 * 86_400),
             session_update_age: Duration::from_secs(86_400),
-            key_mode: KeyMode::Dynamic { rotation: Duration::from_secs(30 * 86_400) },
+            key_mode: KeyMode::Dynamic {
+                rotation: Duration::from_secs(30 * 86_400),
+            },
             key_grace: Duration::from_secs(30 * 86_400),
             rate_limit_max: 10,
             rate_limit_window: Duration::from_secs(10),
@@ -90,8 +92,14 @@ impl AuthConfig {
 
     /// Whether `origin` (an `Origin` header or the origin of a `Referer`) is trusted.
     pub fn is_trusted_origin(&self, origin: &str) -> bool {
-        let Some(origin) = origin_of(origin) else { return false };
-        origin == self.site_origin() || self.trusted_origins.iter().any(|t| origin_of(t).as_deref() == Some(origin.as_str()))
+        let Some(origin) = origin_of(origin) else {
+            return false;
+        };
+        origin == self.site_origin()
+            || self
+                .trusted_origins
+                .iter()
+                .any(|t| origin_of(t).as_deref() == Some(origin.as_str()))
     }
 }
 
@@ -102,7 +110,13 @@ pub fn origin_of(url: &str) -> Option<String> {
         return None;
     }
     let host = rest.split(['/', '?', '#']).next()?;
-    (!host.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    (!host.is_empty()).then(|| {
+        format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            host.to_ascii_lowercase()
+        )
+    })
 }
 
 /// A signed-in session and its user.
@@ -137,7 +151,9 @@ impl RateLimiter {
             *entry = (now, 0);
         }
         if entry.1 >= max {
-            return Err((entry.0.saturating_add(window_ms) - now).div_ceil(1000).max(1));
+            return Err((entry.0.saturating_add(window_ms) - now)
+                .div_ceil(1000)
+                .max(1));
         }
         entry.1 += 1;
         Ok(())
@@ -179,7 +195,9 @@ fn random_token() -> String {
 }
 
 fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
@@ -251,12 +269,21 @@ impl AuthService {
     /// Applies the sign-in/sign-up rate limit for a client address.
     pub fn rate_limit(&self, client: &str, path: &str) -> Result<(), u64> {
         let window = u64::try_from(self.config.rate_limit_window.as_millis()).unwrap_or(u64::MAX);
-        self.rate.check(&format!("{client}|{path}"), self.config.rate_limit_max, window, now_ms())
+        self.rate.check(
+            &format!("{client}|{path}"),
+            self.config.rate_limit_max,
+            window,
+            now_ms(),
+        )
     }
 
     fn new_session(&self, remember: bool, ip: &str, ua: &str) -> NewSession {
         let now = now_ms();
-        let ttl = if remember { self.config.session_expires_in } else { Duration::from_secs(86_400) };
+        let ttl = if remember {
+            self.config.session_expires_in
+        } else {
+            Duration::from_secs(86_400)
+        };
         NewSession {
             token: random_token(),
             expires_at_ms: now + u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX / 2),
@@ -267,14 +294,26 @@ impl AuthService {
     }
 
     /// Creates a user with an email and password and signs them in.
-    pub async fn sign_up(&self, name: &str, email: &str, pass: &str, remember: bool, ip: &str, ua: &str) -> Result<SessionInfo, AuthError> {
+    pub async fn sign_up(
+        &self,
+        name: &str,
+        email: &str,
+        pass: &str,
+        remember: bool,
+        ip: &str,
+        ua: &str,
+    ) -> Result<SessionInfo, AuthError> {
         let email = email.trim().to_lowercase();
         if !valid_email(&email) {
-            return Err(AuthError::Validation("[body.email] Invalid email address".into()));
+            return Err(AuthError::Validation(
+                "[body.email] Invalid email address".into(),
+            ));
         }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 256 {
-            return Err(AuthError::Validation("[body.name] Name must be 1 to 256 characters".into()));
+            return Err(AuthError::Validation(
+                "[body.name] Name must be 1 to 256 characters".into(),
+            ));
         }
         password::check_policy(pass)?;
         let pass = pass.to_owned();
@@ -283,13 +322,29 @@ impl AuthService {
             .map_err(|e| AuthError::Key(e.to_string()))??;
         let (user, session) = self
             .store
-            .create_user(name.to_owned(), email, hash, self.new_session(remember, ip, ua))
+            .create_user(
+                name.to_owned(),
+                email,
+                hash,
+                self.new_session(remember, ip, ua),
+            )
             .await?;
-        Ok(SessionInfo { session, user, refreshed: false })
+        Ok(SessionInfo {
+            session,
+            user,
+            refreshed: false,
+        })
     }
 
     /// Signs in with email and password.
-    pub async fn sign_in(&self, email: &str, pass: &str, remember: bool, ip: &str, ua: &str) -> Result<SessionInfo, AuthError> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        pass: &str,
+        remember: bool,
+        ip: &str,
+        ua: &str,
+    ) -> Result<SessionInfo, AuthError> {
         let email = email.trim().to_lowercase();
         if !valid_email(&email) {
             return Err(AuthError::Validation("Invalid email".into()));
@@ -308,16 +363,32 @@ impl AuthService {
             (true, Some(user)) => user,
             _ => return Err(AuthError::InvalidCredentials),
         };
-        let session = self.store.create_session(&user.id, self.new_session(remember, ip, ua)).await?;
-        Ok(SessionInfo { session, user, refreshed: false })
+        let session = self
+            .store
+            .create_session(&user.id, self.new_session(remember, ip, ua))
+            .await?;
+        Ok(SessionInfo {
+            session,
+            user,
+            refreshed: false,
+        })
     }
 
     /// The session named by a signed cookie value (or a Bearer value: signed or raw token),
     /// extended when due. `None` when missing, forged, expired or revoked.
-    pub async fn session(&self, credential: &str, allow_raw: bool) -> Result<Option<SessionInfo>, AuthError> {
+    pub async fn session(
+        &self,
+        credential: &str,
+        allow_raw: bool,
+    ) -> Result<Option<SessionInfo>, AuthError> {
         let token = match self.signer.verify(credential) {
             Some(t) => t,
-            None if allow_raw && credential.len() == 32 && credential.chars().all(|c| c.is_ascii_alphanumeric()) => credential.to_owned(),
+            None if allow_raw
+                && credential.len() == 32
+                && credential.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                credential.to_owned()
+            }
             None => return Ok(None),
         };
         let Some((session, user)) = self.store.find_session(&token).await? else {
@@ -328,23 +399,46 @@ impl AuthService {
             self.store.delete_session(&token).await?;
             return Ok(None);
         }
-        let expires_in = u64::try_from(self.config.session_expires_in.as_millis()).unwrap_or(u64::MAX / 2);
-        let update_age = u64::try_from(self.config.session_update_age.as_millis()).unwrap_or(u64::MAX / 2);
-        let due = session.expires_at_ms.saturating_sub(expires_in).saturating_add(update_age) <= now;
+        let expires_in =
+            u64::try_from(self.config.session_expires_in.as_millis()).unwrap_or(u64::MAX / 2);
+        let update_age =
+            u64::try_from(self.config.session_update_age.as_millis()).unwrap_or(u64::MAX / 2);
+        let due = session
+            .expires_at_ms
+            .saturating_sub(expires_in)
+            .saturating_add(update_age)
+            <= now;
         if due {
             let expires = now + expires_in;
             self.store.extend_session(&session.id, expires, now).await?;
-            let session = Session { expires_at_ms: expires, updated_at_ms: now, ..session };
-            return Ok(Some(SessionInfo { session, user, refreshed: true }));
+            let session = Session {
+                expires_at_ms: expires,
+                updated_at_ms: now,
+                ..session
+            };
+            return Ok(Some(SessionInfo {
+                session,
+                user,
+                refreshed: true,
+            }));
         }
-        Ok(Some(SessionInfo { session, user, refreshed: false }))
+        Ok(Some(SessionInfo {
+            session,
+            user,
+            refreshed: false,
+        }))
     }
 
     /// Revokes the session named by a signed cookie value. Returns the raw session token that
     /// was revoked, if any (the web origin uses it to drop cached JWTs).
     pub async fn sign_out(&self, credential: &str) -> Result<Option<String>, AuthError> {
-        let Some(token) = self.signer.verify(credential) else { return Ok(None) };
-        self.memo.tokens.lock().retain(|_, e| e.session_token != token);
+        let Some(token) = self.signer.verify(credential) else {
+            return Ok(None);
+        };
+        self.memo
+            .tokens
+            .lock()
+            .retain(|_, e| e.session_token != token);
         self.store.delete_session(&token).await?;
         Ok(Some(token))
     }
@@ -377,7 +471,9 @@ impl AuthService {
             .await
             .map_err(|e| AuthError::Key(e.to_string()))??;
         let key = Arc::new(key);
-        self.store.insert_jwks(JwksRow::from_key(&key, &self.config.secret)?).await?;
+        self.store
+            .insert_jwks(JwksRow::from_key(&key, &self.config.secret)?)
+            .await?;
         let mut keys: Vec<_> = self.ring.all().iter().cloned().collect();
         keys.push(key.clone());
         self.ring.set(keys);
@@ -399,7 +495,9 @@ impl AuthService {
     /// Periodic key maintenance (dynamic mode): reload, and rotate when the newest key is older
     /// than the rotation interval. Returns whether a key was added.
     pub async fn maintain_keys(&self) -> Result<bool, AuthError> {
-        let KeyMode::Dynamic { rotation } = &self.config.key_mode else { return Ok(false) };
+        let KeyMode::Dynamic { rotation } = &self.config.key_mode else {
+            return Ok(false);
+        };
         let rotation_ms = u64::try_from(rotation.as_millis()).unwrap_or(u64::MAX);
         let _guard = self.key_lock.lock().await;
         self.reload_keys().await?;
@@ -421,7 +519,11 @@ impl AuthService {
     /// needed; with `all`, every live key.
     pub async fn export_jwks(&self, all: bool) -> Result<Json, AuthError> {
         let newest = self.signing_key().await?;
-        let keys: Vec<Arc<SigningKey>> = if all { self.ring.all().iter().cloned().collect() } else { vec![newest] };
+        let keys: Vec<Arc<SigningKey>> = if all {
+            self.ring.all().iter().cloned().collect()
+        } else {
+            vec![newest]
+        };
         let rows = keys
             .iter()
             .rev()

@@ -43,11 +43,18 @@ impl AuthStats {
 
     /// The count of one operation.
     pub fn get(&self, op: &str) -> u64 {
-        self.snapshot().into_iter().find(|(o, _)| *o == op).map_or(0, |(_, c)| c)
+        self.snapshot()
+            .into_iter()
+            .find(|(o, _)| *o == op)
+            .map_or(0, |(_, c)| c)
     }
 
     /// Total of the `jwks.*` operations.
     pub fn jwks_total(&self) -> u64 {
-        self.snapshot().into_iter().filter(|(o, _)| o.starts_with("jwks.")).map(|(_, c)| c).sum()
+        self.snapshot()
+            .into_iter()
+            .filter(|(o, _)| o.starts_with("jwks."))
+            .map(|(_, c)| c)
+            .sum()
     }
 }

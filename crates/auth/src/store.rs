@@ -16,10 +16,15 @@ use crate::stats::AuthStats;
 pub fn system_schema() -> Schema {
     Schema::new()
         .table("_users", TableDef::default().index("by_email", ["email"]))
-        .table("_accounts", TableDef::default().index("by_user", ["userId"]))
+        .table(
+            "_accounts",
+            TableDef::default().index("by_user", ["userId"]),
+        )
         .table(
             "_sessions",
-            TableDef::default().index("by_token", ["token"]).index("by_user", ["userId"]),
+            TableDef::default()
+                .index("by_token", ["token"])
+                .index("by_user", ["userId"]),
         )
         .table("_jwks", TableDef::default())
         .table("_auth_meta", TableDef::default().index("by_key", ["key"]))
@@ -66,11 +71,18 @@ pub struct Session {
 }
 
 fn num(doc: &Document, f: &str) -> u64 {
-    doc.fields.get(f).and_then(Value::as_f64).map_or(0, |v| v as u64)
+    doc.fields
+        .get(f)
+        .and_then(Value::as_f64)
+        .map_or(0, |v| v as u64)
 }
 
 fn text(doc: &Document, f: &str) -> String {
-    doc.fields.get(f).and_then(Value::as_str).unwrap_or_default().to_owned()
+    doc.fields
+        .get(f)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn user_of(doc: &Document) -> User {
@@ -78,8 +90,16 @@ fn user_of(doc: &Document) -> User {
         id: doc.id.to_string(),
         name: text(doc, "name"),
         email: text(doc, "email"),
-        email_verified: doc.fields.get("emailVerified").and_then(Value::as_bool).unwrap_or(false),
-        image: doc.fields.get("image").and_then(Value::as_str).map(str::to_owned),
+        email_verified: doc
+            .fields
+            .get("emailVerified")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        image: doc
+            .fields
+            .get("image")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         created_at_ms: num(doc, "createdAt"),
         updated_at_ms: num(doc, "updatedAt"),
     }
@@ -114,8 +134,16 @@ fn session_value(s: &Session) -> Value {
     ])
 }
 
-fn find_one(db: &mut DatabaseReader<'_>, table: &str, index: &str, field: &str, value: &str) -> Result<Option<Document>, EngineError> {
-    db.query(table)?.with_index(index, |q| q.eq(field, value))?.first()
+fn find_one(
+    db: &mut DatabaseReader<'_>,
+    table: &str,
+    index: &str,
+    field: &str,
+    value: &str,
+) -> Result<Option<Document>, EngineError> {
+    db.query(table)?
+        .with_index(index, |q| q.eq(field, value))?
+        .first()
 }
 
 fn doc_id(id: &str) -> Result<DocumentId, EngineError> {
@@ -171,7 +199,10 @@ impl AuthStore {
     }
 
     /// A user by email with the password hash of its credential account (one snapshot).
-    pub async fn find_user_with_password(&self, email: &str) -> Result<Option<(User, Option<String>)>, AuthError> {
+    pub async fn find_user_with_password(
+        &self,
+        email: &str,
+    ) -> Result<Option<(User, Option<String>)>, AuthError> {
         self.stats.bump("user.find_by_email");
         self.stats.bump("account.find");
         let email = email.to_owned();
@@ -187,8 +218,15 @@ impl AuthStore {
                     .take(16)?;
                 let hash = accounts
                     .iter()
-                    .find(|a| a.fields.get("providerId").and_then(Value::as_str) == Some("credential"))
-                    .and_then(|a| a.fields.get("password").and_then(Value::as_str).map(str::to_owned));
+                    .find(|a| {
+                        a.fields.get("providerId").and_then(Value::as_str) == Some("credential")
+                    })
+                    .and_then(|a| {
+                        a.fields
+                            .get("password")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    });
                 Ok(Some((user_of(&user), hash)))
             })
             .await?)
@@ -206,7 +244,12 @@ impl AuthStore {
         let result = self
             .engine
             .system_write(move |db| {
-                if db.query("_users")?.with_index("by_email", |q| q.eq("email", email.as_str()))?.first()?.is_some() {
+                if db
+                    .query("_users")?
+                    .with_index("by_email", |q| q.eq("email", email.as_str()))?
+                    .first()?
+                    .is_some()
+                {
                     return Ok(None);
                 }
                 let now = session.now_ms;
@@ -233,7 +276,9 @@ impl AuthStore {
                     ]),
                 )?;
                 let mut s = session.into_session(user_id.to_string());
-                s.id = db.insert_system("_sessions", session_value(&s))?.to_string();
+                s.id = db
+                    .insert_system("_sessions", session_value(&s))?
+                    .to_string();
                 let user = User {
                     id: user_id.to_string(),
                     name,
@@ -258,14 +303,20 @@ impl AuthStore {
     }
 
     /// Stores a new session for `user_id`.
-    pub async fn create_session(&self, user_id: &str, session: NewSession) -> Result<Session, AuthError> {
+    pub async fn create_session(
+        &self,
+        user_id: &str,
+        session: NewSession,
+    ) -> Result<Session, AuthError> {
         self.stats.bump("session.insert");
         let user_id = user_id.to_owned();
         Ok(self
             .engine
             .system_write(move |db| {
                 let mut s = session.into_session(user_id);
-                s.id = db.insert_system("_sessions", session_value(&s))?.to_string();
+                s.id = db
+                    .insert_system("_sessions", session_value(&s))?
+                    .to_string();
                 Ok(s)
             })
             .await?)
@@ -291,13 +342,21 @@ impl AuthStore {
     }
 
     /// Extends a session (sliding refresh).
-    pub async fn extend_session(&self, session_id: &str, expires_at_ms: u64, now_ms: u64) -> Result<(), AuthError> {
+    pub async fn extend_session(
+        &self,
+        session_id: &str,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), AuthError> {
         self.stats.bump("session.update");
         let id = session_id.to_owned();
         self.engine
             .system_write(move |db| {
                 let id = doc_id(&id)?;
-                db.patch(&id, &Value::object([("expiresAt", ms(expires_at_ms)), ("updatedAt", ms(now_ms))]))
+                db.patch(
+                    &id,
+                    &Value::object([("expiresAt", ms(expires_at_ms)), ("updatedAt", ms(now_ms))]),
+                )
             })
             .await?;
         Ok(())
@@ -310,7 +369,10 @@ impl AuthStore {
         Ok(self
             .engine
             .system_write(move |db| {
-                let found = db.query("_sessions")?.with_index("by_token", |q| q.eq("token", token.as_str()))?.first()?;
+                let found = db
+                    .query("_sessions")?
+                    .with_index("by_token", |q| q.eq("token", token.as_str()))?
+                    .first()?;
                 match found {
                     Some(doc) => {
                         db.delete(&doc.id)?;
@@ -336,7 +398,11 @@ impl AuthStore {
                         public_key: text(d, "publicKey"),
                         private_key: text(d, "privateKey"),
                         created_at_ms: num(d, "createdAt"),
-                        expires_at_ms: d.fields.get("expiresAt").and_then(Value::as_f64).map(|v| v as u64),
+                        expires_at_ms: d
+                            .fields
+                            .get("expiresAt")
+                            .and_then(Value::as_f64)
+                            .map(|v| v as u64),
                     })
                     .collect())
             })
@@ -365,17 +431,31 @@ impl AuthStore {
     }
 
     /// A persisted system secret by key, created with `make` on first use (one transaction).
-    pub async fn secret(&self, key: &str, make: impl FnOnce() -> String + Send + 'static) -> Result<String, AuthError> {
+    pub async fn secret(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String + Send + 'static,
+    ) -> Result<String, AuthError> {
         self.stats.bump("secret.find");
         let key = key.to_owned();
         Ok(self
             .engine
             .system_write(move |db| {
-                if let Some(doc) = db.query("_auth_meta")?.with_index("by_key", |q| q.eq("key", key.as_str()))?.first()? {
+                if let Some(doc) = db
+                    .query("_auth_meta")?
+                    .with_index("by_key", |q| q.eq("key", key.as_str()))?
+                    .first()?
+                {
                     return Ok(text(&doc, "value"));
                 }
                 let value = make();
-                db.insert_system("_auth_meta", Value::object([("key", Value::from(key.as_str())), ("value", Value::from(value.as_str()))]))?;
+                db.insert_system(
+                    "_auth_meta",
+                    Value::object([
+                        ("key", Value::from(key.as_str())),
+                        ("value", Value::from(value.as_str())),
+                    ]),
+                )?;
                 Ok(value)
             })
             .await?)

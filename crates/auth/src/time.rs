@@ -74,8 +74,14 @@ mod tests {
     fn iso_dates_round_trip() {
         assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso_ms(1_795_758_300_949), "2026-11-27T05:45:00.949Z");
-        assert_eq!(parse_iso_ms("2026-11-27T05:45:00.949Z"), Some(1_795_758_300_949));
-        assert_eq!(parse_iso_ms("2024-02-29T23:59:59Z"), Some(1_709_251_199_000));
+        assert_eq!(
+            parse_iso_ms("2026-11-27T05:45:00.949Z"),
+            Some(1_795_758_300_949)
+        );
+        assert_eq!(
+            parse_iso_ms("2024-02-29T23:59:59Z"),
+            Some(1_709_251_199_000)
+        );
         assert_eq!(parse_iso_ms("nonsense"), None);
     }
 }

@@ -61,7 +61,8 @@ pub enum ProviderConfig {
 
 /// Parses an auth config document.
 pub fn parse_auth_config(text: &str) -> Result<Vec<ProviderConfig>, AuthError> {
-    let doc: Json = serde_json::from_str(text).map_err(|e| AuthError::Key(format!("auth config is not JSON: {e}")))?;
+    let doc: Json = serde_json::from_str(text)
+        .map_err(|e| AuthError::Key(format!("auth config is not JSON: {e}")))?;
     let providers = doc["providers"]
         .as_array()
         .ok_or_else(|| AuthError::Key("auth config needs a \"providers\" array".into()))?;
@@ -73,18 +74,25 @@ pub fn parse_auth_config(text: &str) -> Result<Vec<ProviderConfig>, AuthError> {
                 Some("customJwt") => {
                     let algorithm = s("algorithm").unwrap_or_else(|| "RS256".into());
                     if algorithm != "RS256" && algorithm != "ES256" {
-                        return Err(AuthError::Key(format!("customJwt algorithm {algorithm} is not supported (RS256, ES256)")));
+                        return Err(AuthError::Key(format!(
+                            "customJwt algorithm {algorithm} is not supported (RS256, ES256)"
+                        )));
                     }
                     Ok(ProviderConfig::CustomJwt {
-                        issuer: s("issuer").ok_or_else(|| AuthError::Key("customJwt needs issuer".into()))?,
+                        issuer: s("issuer")
+                            .ok_or_else(|| AuthError::Key("customJwt needs issuer".into()))?,
                         application_id: s("applicationID"),
                         algorithm,
-                        jwks: s("jwks").ok_or_else(|| AuthError::Key("customJwt needs jwks".into()))?,
+                        jwks: s("jwks")
+                            .ok_or_else(|| AuthError::Key("customJwt needs jwks".into()))?,
                     })
                 }
                 None => Ok(ProviderConfig::Oidc {
-                    domain: s("domain").ok_or_else(|| AuthError::Key("an OIDC provider needs domain".into()))?,
-                    application_id: s("applicationID").ok_or_else(|| AuthError::Key("an OIDC provider needs applicationID".into()))?,
+                    domain: s("domain")
+                        .ok_or_else(|| AuthError::Key("an OIDC provider needs domain".into()))?,
+                    application_id: s("applicationID").ok_or_else(|| {
+                        AuthError::Key("an OIDC provider needs applicationID".into())
+                    })?,
                 }),
                 Some(other) => Err(AuthError::Key(format!("unknown provider type {other}"))),
             }
@@ -127,17 +135,26 @@ fn data_uri_payload(uri: &str) -> Result<String, AuthError> {
         .and_then(|r| r.split_once(','))
         .ok_or_else(|| AuthError::Key("malformed data: URI".into()))?;
     if meta.ends_with(";base64") {
-        let bytes = STANDARD.decode(data).map_err(|_| AuthError::Key("data: URI is not base64".into()))?;
+        let bytes = STANDARD
+            .decode(data)
+            .map_err(|_| AuthError::Key("data: URI is not base64".into()))?;
         String::from_utf8(bytes).map_err(|_| AuthError::Key("data: URI is not UTF-8".into()))
     } else {
-        crate::cookie::percent_decode(data).ok_or_else(|| AuthError::Key("data: URI is not URL-encoded text".into()))
+        crate::cookie::percent_decode(data)
+            .ok_or_else(|| AuthError::Key("data: URI is not URL-encoded text".into()))
     }
 }
 
 fn parse_jwks(text: &str) -> Result<Vec<PublicKey>, AuthError> {
-    let doc: Json = serde_json::from_str(text).map_err(|_| AuthError::Key("JWKS is not JSON".into()))?;
-    let keys = doc["keys"].as_array().ok_or_else(|| AuthError::Key("JWKS has no keys array".into()))?;
-    Ok(keys.iter().filter_map(|k| PublicKey::from_jwk(k).ok()).collect())
+    let doc: Json =
+        serde_json::from_str(text).map_err(|_| AuthError::Key("JWKS is not JSON".into()))?;
+    let keys = doc["keys"]
+        .as_array()
+        .ok_or_else(|| AuthError::Key("JWKS has no keys array".into()))?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| PublicKey::from_jwk(k).ok())
+        .collect())
 }
 
 impl Verifier {
@@ -147,7 +164,10 @@ impl Verifier {
             builtin,
             remotes: providers
                 .into_iter()
-                .map(|config| Remote { config, cache: tokio::sync::Mutex::new(Cached::default()) })
+                .map(|config| Remote {
+                    config,
+                    cache: tokio::sync::Mutex::new(Cached::default()),
+                })
                 .collect(),
             http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             reload_lock: tokio::sync::Mutex::new(None),
@@ -156,7 +176,9 @@ impl Verifier {
 
     async fn fetch(&self, url: &str) -> Result<String, AuthError> {
         if !url.starts_with("http://") {
-            return Err(AuthError::Key(format!("cannot fetch {url}: only http:// and data: URIs are supported")));
+            return Err(AuthError::Key(format!(
+                "cannot fetch {url}: only http:// and data: URIs are supported"
+            )));
         }
         let req = hyper::Request::get(url)
             .header("accept", "application/json")
@@ -167,20 +189,34 @@ impl Verifier {
             .map_err(|_| AuthError::Key(format!("fetching {url} timed out")))?
             .map_err(|e| AuthError::Key(format!("fetching {url} failed: {e}")))?;
         if !resp.status().is_success() {
-            return Err(AuthError::Key(format!("fetching {url} returned {}", resp.status())));
+            return Err(AuthError::Key(format!(
+                "fetching {url} returned {}",
+                resp.status()
+            )));
         }
         let body = Limited::new(resp.into_body(), MAX_REMOTE_BYTES)
             .collect()
             .await
-            .map_err(|_| AuthError::Key(format!("{url} returned a body over {MAX_REMOTE_BYTES} bytes")))?
+            .map_err(|_| {
+                AuthError::Key(format!(
+                    "{url} returned a body over {MAX_REMOTE_BYTES} bytes"
+                ))
+            })?
             .to_bytes();
-        String::from_utf8(body.to_vec()).map_err(|_| AuthError::Key(format!("{url} returned non-UTF-8")))
+        String::from_utf8(body.to_vec())
+            .map_err(|_| AuthError::Key(format!("{url} returned non-UTF-8")))
     }
 
-    async fn remote_keys(&self, remote: &Remote, refresh: bool) -> Result<Vec<PublicKey>, AuthError> {
+    async fn remote_keys(
+        &self,
+        remote: &Remote,
+        refresh: bool,
+    ) -> Result<Vec<PublicKey>, AuthError> {
         let mut cache = remote.cache.lock().await;
         let fresh = cache.fetched.is_some_and(|t| t.elapsed() < REMOTE_TTL);
-        let may_refetch = cache.attempted.is_none_or(|t| t.elapsed() >= REFETCH_MIN_INTERVAL);
+        let may_refetch = cache
+            .attempted
+            .is_none_or(|t| t.elapsed() >= REFETCH_MIN_INTERVAL);
         if fresh && !(refresh && may_refetch) {
             return Ok(cache.keys.clone());
         }
@@ -189,12 +225,22 @@ impl Verifier {
         }
         cache.attempted = Some(Instant::now());
         let text = match &remote.config {
-            ProviderConfig::CustomJwt { jwks, .. } if jwks.starts_with("data:") => data_uri_payload(jwks)?,
+            ProviderConfig::CustomJwt { jwks, .. } if jwks.starts_with("data:") => {
+                data_uri_payload(jwks)?
+            }
             ProviderConfig::CustomJwt { jwks, .. } => self.fetch(jwks).await?,
             ProviderConfig::Oidc { domain, .. } => {
-                let discovery = self.fetch(&format!("{}/.well-known/openid-configuration", domain.trim_end_matches('/'))).await?;
-                let doc: Json = serde_json::from_str(&discovery).map_err(|_| AuthError::Key("discovery document is not JSON".into()))?;
-                let uri = doc["jwks_uri"].as_str().ok_or_else(|| AuthError::Key("discovery has no jwks_uri".into()))?;
+                let discovery = self
+                    .fetch(&format!(
+                        "{}/.well-known/openid-configuration",
+                        domain.trim_end_matches('/')
+                    ))
+                    .await?;
+                let doc: Json = serde_json::from_str(&discovery)
+                    .map_err(|_| AuthError::Key("discovery document is not JSON".into()))?;
+                let uri = doc["jwks_uri"]
+                    .as_str()
+                    .ok_or_else(|| AuthError::Key("discovery has no jwks_uri".into()))?;
                 self.fetch(uri).await?
             }
         };
@@ -216,7 +262,10 @@ impl Verifier {
         if let Some(service) = &self.builtin
             && normalize_issuer(&iss) == normalize_issuer(&service.config().site_url)
         {
-            let kid = decoded.kid.clone().ok_or_else(|| AuthError::InvalidToken("token has no kid".into()))?;
+            let kid = decoded
+                .kid
+                .clone()
+                .ok_or_else(|| AuthError::InvalidToken("token has no kid".into()))?;
             let ring = service.key_ring();
             let key = match ring.find(&kid, now_ms()) {
                 Some(k) => k,
@@ -227,7 +276,8 @@ impl Verifier {
                         *last = Some(Instant::now());
                         service.reload_keys().await?;
                     }
-                    ring.find(&kid, now_ms()).ok_or_else(|| AuthError::InvalidToken(format!("unknown kid {kid:?}")))?
+                    ring.find(&kid, now_ms())
+                        .ok_or_else(|| AuthError::InvalidToken(format!("unknown kid {kid:?}")))?
                 }
             };
             let expect = Expectations {
@@ -240,14 +290,30 @@ impl Verifier {
             return Ok(jwt::identity_from_claims(&decoded.claims));
         }
         for remote in &self.remotes {
-            let (issuer, audience, algorithms): (&str, Option<&str>, Vec<&str>) = match &remote.config {
-                ProviderConfig::CustomJwt { issuer, application_id, algorithm, .. } => (issuer, application_id.as_deref(), vec![algorithm.as_str()]),
-                ProviderConfig::Oidc { domain, application_id } => (domain, Some(application_id.as_str()), vec!["RS256", "ES256"]),
-            };
+            let (issuer, audience, algorithms): (&str, Option<&str>, Vec<&str>) =
+                match &remote.config {
+                    ProviderConfig::CustomJwt {
+                        issuer,
+                        application_id,
+                        algorithm,
+                        ..
+                    } => (issuer, application_id.as_deref(), vec![algorithm.as_str()]),
+                    ProviderConfig::Oidc {
+                        domain,
+                        application_id,
+                    } => (
+                        domain,
+                        Some(application_id.as_str()),
+                        vec!["RS256", "ES256"],
+                    ),
+                };
             if normalize_issuer(issuer) != normalize_issuer(&iss) {
                 continue;
             }
-            let kid = decoded.kid.clone().ok_or_else(|| AuthError::InvalidToken("token has no kid".into()))?;
+            let kid = decoded
+                .kid
+                .clone()
+                .ok_or_else(|| AuthError::InvalidToken("token has no kid".into()))?;
             let mut keys = self.remote_keys(remote, false).await?;
             if !keys.iter().any(|k| k.kid() == kid) {
                 keys = self.remote_keys(remote, true).await?;
@@ -256,10 +322,17 @@ impl Verifier {
                 .iter()
                 .find(|k| k.kid() == kid)
                 .ok_or_else(|| AuthError::InvalidToken(format!("unknown kid {kid:?}")))?;
-            let expect = Expectations { issuer, audience, algorithms: &algorithms, now_secs: now };
+            let expect = Expectations {
+                issuer,
+                audience,
+                algorithms: &algorithms,
+                now_secs: now,
+            };
             jwt::verify(&decoded, key, &expect)?;
             return Ok(jwt::identity_from_claims(&decoded.claims));
         }
-        Err(AuthError::InvalidToken(format!("no auth provider accepts tokens from issuer {iss:?}")))
+        Err(AuthError::InvalidToken(format!(
+            "no auth provider accepts tokens from issuer {iss:?}"
+        )))
     }
 }

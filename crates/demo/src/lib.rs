@@ -5,10 +5,13 @@
 //!   `messages:page` `{channel?, paginationOpts}`
 //! - `counter:get` `{name?}`, `counter:increment` `{name?, by?: int64}`
 //! - `demo:echo` `{value}`, `demo:failAfterWrite` `{channel?}`
+//! - `auth:getCurrentUser` `{}`, `teams:listMyTeams` `{}`, `teams:create` `{name}`
 
+mod auth;
 mod counter;
 mod demo;
 mod messages;
+mod teams;
 
 use ferrovex_engine::App;
 use ferrovex_store::{Schema, TableDef};
@@ -21,6 +24,7 @@ pub fn schema() -> Schema {
             TableDef::default().index("by_channel", ["channel"]),
         )
         .table("counters", TableDef::default().index("by_name", ["name"]))
+        .table("teams", TableDef::default().index("by_owner", ["owner"]))
 }
 
 /// The demo application.
@@ -28,5 +32,7 @@ pub fn app() -> App {
     let app = App::new(schema());
     let app = messages::register(app);
     let app = counter::register(app);
+    let app = auth::register(app);
+    let app = teams::register(app);
     demo::register(app)
 }

@@ -159,7 +159,13 @@ impl ActionCtx {
         let args = to_value(args)?;
         let outcome = self
             .engine
-            .call_as(Some(kind), &path, args, crate::log::Transport::Internal, self.identity.clone())
+            .call_as(
+                Some(kind),
+                &path,
+                args,
+                crate::log::Transport::Internal,
+                self.identity.clone(),
+            )
             .await;
         self.logs.lock().extend(outcome.log_lines);
         let value: Value = outcome.result.map_err(failure_to_error)?;

@@ -88,7 +88,9 @@ fn get_recorded(
 ) -> Result<Option<Document>, EngineError> {
     state.reads.ids.insert(id.clone());
     // System documents (users, sessions, keys) are invisible to user functions.
-    let doc = txn.get(id)?.filter(|d| state.system || !d.table.as_str().starts_with('_'));
+    let doc = txn
+        .get(id)?
+        .filter(|d| state.system || !d.table.as_str().starts_with('_'));
     state.count_reads(usize::from(doc.is_some()))?;
     Ok(doc)
 }
@@ -184,7 +186,9 @@ impl DatabaseWriter<'_> {
     /// Inserts into a system table (name starting with `_`); only for Ferrovex's own code.
     pub fn insert_system(&mut self, table: &str, value: Value) -> Result<DocumentId, EngineError> {
         if !self.state.system || !table.starts_with('_') {
-            return Err(EngineError::BadDatabaseCall(format!("{table:?} is not a system table")));
+            return Err(EngineError::BadDatabaseCall(format!(
+                "{table:?} is not a system table"
+            )));
         }
         self.insert_into(TableName::system(table), value)
     }

@@ -312,12 +312,16 @@ impl Engine {
                 started,
             ),
             (Some(Function::Query(f)), _) => {
-                self.query(path, f, args, &canonical_args, identity, started).await
+                self.query(path, f, args, &canonical_args, identity, started)
+                    .await
             }
             (Some(Function::Mutation(f)), _) => {
-                self.run_mutation(path, f, args, None, identity, started).await
+                self.run_mutation(path, f, args, None, identity, started)
+                    .await
             }
-            (Some(Function::Action(f)), _) => self.run_action(path, f, args, identity, started).await,
+            (Some(Function::Action(f)), _) => {
+                self.run_action(path, f, args, identity, started).await
+            }
         };
         self.record(
             kind.or(actual).unwrap_or(FunctionKind::Query),
@@ -345,12 +349,22 @@ impl Engine {
         let outcome = match self.inner.app.functions.get(path).cloned() {
             Some(Function::Mutation(f)) if session.len() <= MAX_SESSION_ID_LEN => {
                 let dedup = Some((session.to_owned(), request_id));
-                self.run_mutation(path, f, args, dedup, identity, started).await
+                self.run_mutation(path, f, args, dedup, identity, started)
+                    .await
             }
-            Some(Function::Mutation(f)) => self.run_mutation(path, f, args, None, identity, started).await,
+            Some(Function::Mutation(f)) => {
+                self.run_mutation(path, f, args, None, identity, started)
+                    .await
+            }
             _ => {
                 return self
-                    .call_as(Some(FunctionKind::Mutation), path, args, transport, identity)
+                    .call_as(
+                        Some(FunctionKind::Mutation),
+                        path,
+                        args,
+                        transport,
+                        identity,
+                    )
                     .await;
             }
         };
@@ -419,7 +433,11 @@ impl Engine {
             f(&mut db)
         })
         .await
-        .map_err(|e| EngineError::Store(ferrovex_store::StoreError::Backend(format!("system read failed: {e}"))))?
+        .map_err(|e| {
+            EngineError::Store(ferrovex_store::StoreError::Backend(format!(
+                "system read failed: {e}"
+            )))
+        })?
     }
 
     /// Runs Ferrovex's own read-write code (auth) in one transaction on the committer, with
@@ -454,7 +472,11 @@ impl Engine {
                 };
                 f(&mut db)
             }))
-            .unwrap_or_else(|_| Err(EngineError::BadDatabaseCall("system write panicked".to_owned())));
+            .unwrap_or_else(|_| {
+                Err(EngineError::BadDatabaseCall(
+                    "system write panicked".to_owned(),
+                ))
+            });
             match result {
                 Ok(value) => {
                     let writes = Arc::new(writes);
@@ -548,7 +570,11 @@ impl Engine {
             identity: None,
         };
         let caller_key = CacheKey {
-            identity: Some(identity.as_ref().map_or_else(String::new, |i| i.token_identifier.clone())),
+            identity: Some(
+                identity
+                    .as_ref()
+                    .map_or_else(String::new, |i| i.token_identifier.clone()),
+            ),
             ..shared_key.clone()
         };
         if let Some(hit) = self.inner.invalidation.cache_get(&shared_key) {
@@ -575,7 +601,11 @@ impl Engine {
         };
         metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
         let outcome = self.run_query(path, f, args, identity, started).await;
-        let key = if outcome.identity_read { caller_key } else { shared_key };
+        let key = if outcome.identity_read {
+            caller_key
+        } else {
+            shared_key
+        };
         let cached = match (&outcome.result, &outcome.reads, outcome.ts) {
             (Ok(value), Some(reads), Some(ts)) => self.inner.invalidation.cache_insert(
                 key,

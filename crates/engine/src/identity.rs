@@ -23,7 +23,10 @@ impl Identity {
     /// The `UserIdentity` object: the claims plus `tokenIdentifier`, `subject`, `issuer`.
     pub fn to_value(&self) -> Value {
         let mut map = self.claims.clone();
-        map.insert("tokenIdentifier".to_owned(), Value::from(self.token_identifier.as_str()));
+        map.insert(
+            "tokenIdentifier".to_owned(),
+            Value::from(self.token_identifier.as_str()),
+        );
         map.insert("subject".to_owned(), Value::from(self.subject.as_str()));
         map.insert("issuer".to_owned(), Value::from(self.issuer.as_str()));
         Value::Object(map)

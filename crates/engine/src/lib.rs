@@ -25,9 +25,9 @@ pub use engine::{
     Engine, EngineConfig, FunctionKind, MAX_CONCURRENT_QUERIES, MAX_SESSION_ID_LEN,
     MUTATION_OUTCOME_RETENTION, Outcome,
 };
-pub use identity::{Auth, Identity};
 pub use error::{ConvexError, EngineError, FnError, FnResult, FunctionFailure};
 pub use ferrovex_store::Timestamp;
+pub use identity::{Auth, Identity};
 pub use invalidation::{COMMIT_LOG_LEN, DEFAULT_CACHE_BYTES, SessionHandle, WatcherId};
 pub use log::{
     Execution, FunctionLog, Histogram, LATENCY_BUCKETS, LOG_RING_CAPACITY, Metrics, Transport,

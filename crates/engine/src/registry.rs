@@ -134,6 +134,12 @@ impl App {
         )
     }
 
+    /// Adds tables (for example Ferrovex's own system tables) to the schema.
+    pub fn with_tables(mut self, extra: Schema) -> Self {
+        self.schema = self.schema.merge(extra);
+        self
+    }
+
     /// The schema.
     pub fn schema(&self) -> &Schema {
         &self.schema

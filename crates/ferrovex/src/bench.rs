@@ -285,9 +285,11 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let running = start(&ServeArgs {
             data_dir: data_dir.path().to_owned(),
             api_port: 0,
+            site_port: 0,
             host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             durability: "normal".to_owned(),
             print_log: false,
+            auth: crate::serve::AuthArgs::for_bench(),
         })
         .await?;
         rows.extend(engine_rows(&running.engine, n).await?);

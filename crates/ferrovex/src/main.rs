@@ -4,6 +4,7 @@
 mod bench;
 mod bench_sync;
 mod client;
+mod jwks;
 mod run;
 mod serve;
 
@@ -25,6 +26,8 @@ enum Command {
     Run(run::RunArgs),
     /// Measure the HTTP API on loopback against an in-process deployment.
     Bench(bench::BenchArgs),
+    /// Print (`latest`) or rotate (`rotate`) the JWT signing keys as a `JWKS` value.
+    Jwks(jwks::JwksArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +47,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::serve(args).await,
             Command::Run(args) => run::run(args).await,
             Command::Bench(args) => bench::bench(args).await,
+            Command::Jwks(args) => jwks::jwks(args).await,
         }
     });
     match result {

@@ -1,25 +1,34 @@
-//! `ferrovex serve`: open the data directory, start the engine and the API origin.
+//! `ferrovex serve`: open the data directory, start the engine, the auth service, the API
+//! origin and the site origin.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use ferrovex_auth::service::{AuthConfig, AuthService, KeyMode};
+use ferrovex_auth::store::system_schema;
+use ferrovex_auth::verify::{Verifier, parse_auth_config};
 use ferrovex_engine::{Engine, EngineConfig};
 use ferrovex_server::ApiState;
+use ferrovex_server::site::{SiteState, serve_site, spawn_key_maintenance};
 use ferrovex_store::SystemClock;
 use ferrovex_store_sqlite::{Durability, SqlitePersistence};
 
 /// Flags of `ferrovex serve`; each has an environment variable of the same meaning.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Directory holding the SQLite database.
     #[arg(long, env = "FERROVEX_DATA_DIR", default_value = "./ferrovex-data")]
     pub data_dir: PathBuf,
-    /// Port of the API origin (Convex HTTP API); 0 picks a free port.
+    /// Port of the API origin (Convex HTTP API and sync WebSocket); 0 picks a free port.
     #[arg(long, env = "FERROVEX_API_PORT", default_value_t = 3210)]
     pub api_port: u16,
+    /// Port of the site origin (auth routes, JWKS); 0 picks a free port.
+    #[arg(long, env = "FERROVEX_SITE_PORT", default_value_t = 3211)]
+    pub site_port: u16,
     /// Address to bind.
     #[arg(long, env = "FERROVEX_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
@@ -29,63 +38,224 @@ pub struct ServeArgs {
     /// Print one stdout line per function execution (`Q messages:list (WebSocket) success 0ms`).
     #[arg(long, env = "FERROVEX_PRINT_LOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub print_log: bool,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Auth flags (shared with `ferrovex jwks`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// Public URL of the site origin, the JWT issuer (default `http://<host>:<site port>`).
+    #[arg(long, env = "FERROVEX_SITE_URL")]
+    pub site_url: Option<String>,
+    /// Secret for cookie signatures and key encryption (`BETTER_AUTH_SECRET` works too).
+    /// Without one, a random secret is generated once and kept in the database.
+    #[arg(long, env = "FERROVEX_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
+    /// Extra origins trusted for cookie-bearing requests, comma-separated.
+    #[arg(long, env = "FERROVEX_TRUSTED_ORIGINS", value_delimiter = ',')]
+    pub trusted_origins: Vec<String>,
+    /// Static keys (Better Auth's `getLatestJwks` format, one or more); without it, keys
+    /// live in the database and rotate automatically.
+    #[arg(long, env = "JWKS", hide_env_values = true)]
+    pub jwks: Option<String>,
+    /// Lifetime of Convex JWTs, seconds.
+    #[arg(long, env = "FERROVEX_JWT_LIFETIME_SECS", default_value_t = 900)]
+    pub jwt_lifetime_secs: u64,
+    /// Age at which a new signing key is made, seconds (default 30 days).
+    #[arg(long, env = "FERROVEX_JWKS_ROTATION_SECS", default_value_t = 30 * 86_400)]
+    pub jwks_rotation_secs: u64,
+    /// How long a replaced key stays published and accepted, seconds (default 30 days).
+    #[arg(long, env = "FERROVEX_JWKS_GRACE_SECS", default_value_t = 30 * 86_400)]
+    pub jwks_grace_secs: u64,
+    /// How often keys are re-read from the database (other processes' rotations), seconds.
+    #[arg(long, env = "FERROVEX_JWKS_REFRESH_SECS", default_value_t = 10)]
+    pub jwks_refresh_secs: u64,
+    /// Sign-in and sign-up attempts allowed per client address per 10 seconds.
+    #[arg(long, env = "FERROVEX_AUTH_RATE_LIMIT", default_value_t = 10)]
+    pub auth_rate_limit: u32,
+    /// A JSON file listing extra token providers (`{"providers":[...]}` as in Convex).
+    #[arg(long, env = "FERROVEX_AUTH_CONFIG")]
+    pub auth_config: Option<PathBuf>,
+}
+
+impl AuthArgs {
+    /// Defaults for an in-process benchmark deployment.
+    pub fn for_bench() -> AuthArgs {
+        AuthArgs {
+            site_url: None,
+            auth_secret: Some("bench-secret-not-for-production".to_owned()),
+            trusted_origins: Vec::new(),
+            jwks: None,
+            jwt_lifetime_secs: 900,
+            jwks_rotation_secs: 30 * 86_400,
+            jwks_grace_secs: 30 * 86_400,
+            jwks_refresh_secs: 10,
+            auth_rate_limit: u32::MAX,
+            auth_config: None,
+        }
+    }
 }
 
 /// A running deployment.
 pub struct Running {
     /// The bound API address.
     pub api_addr: SocketAddr,
+    /// The bound site address.
+    pub site_addr: SocketAddr,
     /// The engine (for shutdown).
     pub engine: Engine,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    stop: tokio::sync::oneshot::Sender<()>,
+    /// The auth service.
+    pub auth: Arc<AuthService>,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    maintenance: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
     /// Stops accepting requests, finishes in-flight ones and flushes the committer.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.server.await.context("server task")??;
+        let _ = self.stop.send(true);
+        self.maintenance.abort();
+        for server in self.servers {
+            server.await.context("server task")??;
+        }
         let engine = self.engine;
         tokio::task::spawn_blocking(move || engine.shutdown()).await?;
         Ok(())
     }
 }
 
-/// Starts the demo deployment (used by `serve` and by `bench`).
-pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
-    let durability = if args.durability == "full" {
+/// Opens the engine (demo app plus auth tables) on a data directory.
+pub fn open_engine(
+    data_dir: &std::path::Path,
+    durability: &str,
+    print_log: bool,
+) -> anyhow::Result<Engine> {
+    let durability = if durability == "full" {
         Durability::Full
     } else {
         Durability::Normal
     };
-    let persistence = SqlitePersistence::open(&args.data_dir, durability, Arc::new(SystemClock))
-        .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
+    let persistence = SqlitePersistence::open(data_dir, durability, Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     let config = EngineConfig {
-        print_log: args.print_log,
+        print_log,
         ..EngineConfig::default()
     };
-    let engine = Engine::start_with(
-        ferrovex_demo::app(),
+    let app = ferrovex_demo::app().with_tables(system_schema());
+    Ok(Engine::start_with(
+        app,
         Arc::new(persistence),
         Arc::new(SystemClock),
         config,
-    )?;
-    let listener = tokio::net::TcpListener::bind((args.host, args.api_port))
+    )?)
+}
+
+/// Starts the auth service for `site_url`.
+pub async fn start_auth(
+    engine: &Engine,
+    args: &AuthArgs,
+    site_url: String,
+) -> anyhow::Result<Arc<AuthService>> {
+    let secret = match args
+        .auth_secret
+        .clone()
+        .or_else(|| std::env::var("BETTER_AUTH_SECRET").ok())
+    {
+        Some(s) if !s.is_empty() => s,
+        _ => {
+            let store = ferrovex_auth::store::AuthStore::new(engine.clone(), Arc::default());
+            store
+                .secret("auth_secret", || {
+                    format!(
+                        "{}{}",
+                        ferrovex_auth::keys::new_id(),
+                        ferrovex_auth::keys::new_id()
+                    )
+                })
+                .await?
+        }
+    };
+    let mut config = AuthConfig::new(site_url, secret);
+    config.trusted_origins = args
+        .trusted_origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| o.trim().to_owned())
+        .collect();
+    config.jwt_lifetime = Duration::from_secs(args.jwt_lifetime_secs);
+    config.key_grace = Duration::from_secs(args.jwks_grace_secs);
+    config.rate_limit_max = args.auth_rate_limit;
+    config.key_mode = match &args.jwks {
+        Some(jwks) if !jwks.trim().is_empty() => KeyMode::Static { jwks: jwks.clone() },
+        _ => KeyMode::Dynamic {
+            rotation: Duration::from_secs(args.jwks_rotation_secs),
+        },
+    };
+    Ok(AuthService::start(engine.clone(), config)
+        .await
+        .context("cannot start auth")?)
+}
+
+/// Starts the deployment (used by `serve` and by `bench`).
+pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
+    let engine = open_engine(&args.data_dir, &args.durability, args.print_log)?;
+    let api_listener = tokio::net::TcpListener::bind((args.host, args.api_port))
         .await
         .with_context(|| format!("cannot bind the API port {}:{}", args.host, args.api_port))?;
-    let api_addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = ApiState {
-        engine: engine.clone(),
+    let site_listener = tokio::net::TcpListener::bind((args.host, args.site_port))
+        .await
+        .with_context(|| format!("cannot bind the site port {}:{}", args.host, args.site_port))?;
+    let api_addr = api_listener.local_addr()?;
+    let site_addr = site_listener.local_addr()?;
+    let site_url = args
+        .auth
+        .site_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{site_addr}"));
+    let auth = start_auth(&engine, &args.auth, site_url).await?;
+    let providers = match &args.auth.auth_config {
+        Some(path) => parse_auth_config(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )?,
+        None => Vec::new(),
     };
-    let server = tokio::spawn(ferrovex_server::serve_api(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let verifier = Arc::new(Verifier::new(Some(auth.clone()), providers));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let api_state = ApiState {
+        engine: engine.clone(),
+        verifier: Some(verifier),
+        auth: Some(auth.clone()),
+    };
+    let api = tokio::spawn(ferrovex_server::serve_api(
+        api_listener,
+        api_state,
+        until_stopped(),
+    ));
+    let site = tokio::spawn(serve_site(
+        site_listener,
+        SiteState { auth: auth.clone() },
+        until_stopped(),
+    ));
+    let maintenance = spawn_key_maintenance(
+        auth.clone(),
+        Duration::from_secs(args.auth.jwks_refresh_secs.max(1)),
+    );
     Ok(Running {
         api_addr,
+        site_addr,
         engine,
-        server,
+        auth,
+        servers: vec![api, site],
+        maintenance,
         stop,
     })
 }
@@ -124,6 +294,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("Ferrovex {} is running", env!("CARGO_PKG_VERSION"));
     println!("  data:  {}", args.data_dir.display());
     println!("  api:   http://{}", running.api_addr);
+    println!("  site:  http://{}", running.site_addr);
+    println!("  dashboard: http://{}/_dashboard", running.api_addr);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;

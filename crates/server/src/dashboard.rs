@@ -117,6 +117,17 @@ fn live_part(state: &ApiState, filter: &Filter) -> String {
         m.active_subscriptions.load(Ordering::Relaxed),
         m.commits.load(Ordering::Relaxed),
     );
+    if let Some(auth) = &state.auth {
+        html.push_str(r#"<section class="cards auth"><div class="card wide"><span>auth-store database calls</span><small>"#);
+        let parts: Vec<String> = auth
+            .stats()
+            .snapshot()
+            .into_iter()
+            .map(|(op, n)| format!("<code>{}</code>&nbsp;{n}", escape(op)))
+            .collect();
+        html.push_str(&parts.join(" · "));
+        html.push_str("</small></div></section>");
+    }
     let rows: Vec<_> = engine
         .function_log()
         .since(0)
@@ -192,7 +203,8 @@ main{padding:16px 24px;max-width:1200px}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:16px}
 .card{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:10px 14px;min-width:150px}
 .card span{display:block;color:#5b6475;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card b{font-size:22px}.card small{display:block;color:#5b6475}
+.card b{font-size:22px}.card small{display:block;color:#5b6475}.card.wide{flex:1}
+code{font-family:ui-monospace,Menlo,monospace;font-size:12px;background:#eef0f3;padding:1px 4px;border-radius:4px}
 form{display:flex;gap:12px;flex-wrap:wrap;align-items:center;margin-bottom:12px}
 input,select,button{font:inherit;padding:4px 8px;border:1px solid #c9ced8;border-radius:6px;background:#fff}
 button{background:#2f5bea;color:#fff;border-color:#2f5bea;cursor:pointer}

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// No such route.
     #[error("{0}")]
     NotFound(String),
+    /// A bad or unverifiable `Authorization` header.
+    #[error("{0}")]
+    InvalidAuthHeader(String),
 }
 
 impl ApiError {
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::BadFormat(_) => "BadFormat",
             ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
             ApiError::NotFound(_) => "NotFound",
+            ApiError::InvalidAuthHeader(_) => "InvalidAuthHeader",
         }
     }
 
@@ -46,6 +50,7 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::InvalidAuthHeader(_) => StatusCode::UNAUTHORIZED,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -8,11 +8,13 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ferrovex_engine::{FunctionKind, FunctionPath, Outcome, Transport};
+use std::sync::Arc;
+
+use ferrovex_engine::{FunctionKind, FunctionPath, Identity, Outcome, Transport};
 use ferrovex_values::Value;
 use serde_json::{Map, json};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
@@ -141,11 +143,40 @@ fn outcome_response(outcome: Outcome, format: ValueFormat) -> Response {
     (StatusCode::OK, Json(body)).into_response()
 }
 
+/// The caller's identity from `Authorization: Bearer <jwt>`; no header means anonymous.
+async fn identity(
+    state: &ApiState,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Identity>>, ApiError> {
+    let Some(raw) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let raw = raw.to_str().map_err(|_| {
+        ApiError::InvalidAuthHeader("the Authorization header is not ASCII".to_owned())
+    })?;
+    let (scheme, token) = raw.trim().split_once(' ').unwrap_or((raw, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::InvalidAuthHeader(
+            "only \"Authorization: Bearer <token>\" is supported".to_owned(),
+        ));
+    }
+    let verifier = state.verifier.as_ref().ok_or_else(|| {
+        ApiError::InvalidAuthHeader("authentication is not configured".to_owned())
+    })?;
+    let identity = verifier
+        .verify(token.trim())
+        .await
+        .map_err(|e| ApiError::InvalidAuthHeader(format!("could not verify the token: {e}")))?;
+    Ok(Some(Arc::new(identity)))
+}
+
 async fn call(
     state: &ApiState,
+    headers: &HeaderMap,
     kind: Option<FunctionKind>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let identity = identity(state, headers).await?;
     let mut map = body_json(body)?;
     let path = string_field(&mut map, "path")?
         .ok_or_else(|| ApiError::BadJsonBody("missing \"path\"".to_owned()))?;
@@ -159,13 +190,13 @@ async fn call(
         Some(kind) => {
             state
                 .engine
-                .call(Some(kind), &path, args, Transport::HttpApi)
+                .call_as(Some(kind), &path, args, Transport::HttpApi, identity)
                 .await
         }
         None => {
             state
                 .engine
-                .call(None, &path, args, Transport::HttpApi)
+                .call_as(None, &path, args, Transport::HttpApi, identity)
                 .await
         }
     };
@@ -174,37 +205,43 @@ async fn call(
 
 async fn post_query(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    call(&state, Some(FunctionKind::Query), body).await
+    call(&state, &headers, Some(FunctionKind::Query), body).await
 }
 
 async fn post_mutation(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    call(&state, Some(FunctionKind::Mutation), body).await
+    call(&state, &headers, Some(FunctionKind::Mutation), body).await
 }
 
 async fn post_action(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    call(&state, Some(FunctionKind::Action), body).await
+    call(&state, &headers, Some(FunctionKind::Action), body).await
 }
 
 async fn post_function(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    call(&state, None, body).await
+    call(&state, &headers, None, body).await
 }
 
 async fn post_run(
     State(state): State<ApiState>,
     Path(raw_path): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let identity = identity(&state, &headers).await?;
     let path =
         FunctionPath::from_url_path(&raw_path).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
     let is_empty = body
@@ -222,15 +259,17 @@ async fn post_run(
     let args = parse_args(map.remove("args"))?;
     let outcome = state
         .engine
-        .call(None, &path, args, Transport::HttpApi)
+        .call_as(None, &path, args, Transport::HttpApi, identity)
         .await;
     Ok(outcome_response(outcome, format))
 }
 
 async fn get_query(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let identity = identity(&state, &headers).await?;
     let path = params
         .get("path")
         .ok_or_else(|| ApiError::BadJsonBody("missing query parameter \"path\"".to_owned()))?;
@@ -245,7 +284,13 @@ async fn get_query(
     let args = parse_args(args)?;
     let outcome = state
         .engine
-        .call(Some(FunctionKind::Query), &path, args, Transport::HttpApi)
+        .call_as(
+            Some(FunctionKind::Query),
+            &path,
+            args,
+            Transport::HttpApi,
+            identity,
+        )
         .await;
     Ok(outcome_response(outcome, format))
 }

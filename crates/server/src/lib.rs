@@ -6,9 +6,11 @@ mod error;
 mod format;
 mod http_api;
 mod metrics;
+pub mod site;
 pub mod sync;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use ferrovex_engine::Engine;
@@ -23,6 +25,11 @@ pub use http_api::MAX_BODY_BYTES;
 pub struct ApiState {
     /// The engine that runs functions.
     pub engine: Engine,
+    /// Verifies `Authorization: Bearer` and WebSocket `Authenticate` tokens; `None` refuses
+    /// every token.
+    pub verifier: Option<Arc<ferrovex_auth::verify::Verifier>>,
+    /// The built-in auth service, for its counters on `/metrics` and the dashboard.
+    pub auth: Option<Arc<ferrovex_auth::service::AuthService>>,
 }
 
 /// The router of the API origin (default 127.0.0.1:3210).

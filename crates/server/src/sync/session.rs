@@ -10,10 +10,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use convex_sync_types::{AuthenticationToken, ClientMessage, QuerySetModification};
-use ferrovex_engine::Timestamp;
+use ferrovex_auth::verify::Verifier;
 use ferrovex_engine::{
     Engine, FunctionKind, FunctionPath, Metrics, Outcome, SessionHandle, Transport, WatcherId,
 };
+use ferrovex_engine::{Identity, Timestamp};
 use ferrovex_values::Value;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value as Json;
@@ -51,6 +52,7 @@ enum Event {
 }
 
 struct MutationJob {
+    identity: Option<Arc<Identity>>,
     request_id: u32,
     path: Result<FunctionPath, String>,
     args: Result<Value, String>,
@@ -85,6 +87,10 @@ struct Session {
     events: mpsc::Sender<Event>,
     actions: Arc<Semaphore>,
     last_sent: Instant,
+    /// The caller's verified identity, if authenticated.
+    identity: Option<Arc<Identity>>,
+    /// Verifies `Authenticate` tokens.
+    verifier: Option<Arc<Verifier>>,
     /// A Transition must still reach this timestamp (a mutation's commit), so the update is
     /// retried shortly even without a new invalidation.
     owed_ts: Option<Timestamp>,
@@ -167,6 +173,8 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
         actions: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIONS)),
         last_sent: Instant::now(),
         owed_ts: None,
+        identity: None,
+        verifier: state.verifier.clone(),
     };
     // Mutations of one socket run one at a time, in the order they arrived.
     let session_id_cell = Arc::new(parking_lot::Mutex::new(None::<String>));
@@ -187,16 +195,18 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                                         &path,
                                         args,
                                         Transport::WebSocket,
+                                        job.identity,
                                     )
                                     .await
                             }
                             None => {
                                 engine
-                                    .call(
+                                    .call_as(
                                         Some(FunctionKind::Mutation),
                                         &path,
                                         args,
                                         Transport::WebSocket,
+                                        job.identity,
                                     )
                                     .await
                             }
@@ -256,6 +266,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                 if last_inbound.elapsed() > CLIENT_TIMEOUT {
                     break End::Timeout;
                 }
+                if let Err(end) = session.check_expiry() { break end; }
                 if session.last_sent.elapsed() >= HEARTBEAT {
                     if let Err(end) = session.send(protocol::ping()) { break end; }
                     let _ = session.out.try_send(Message::Ping(Default::default()));
@@ -322,6 +333,7 @@ fn failed_outcome(message: String) -> Outcome {
         writes: None,
         duration: Duration::ZERO,
         cached: false,
+        identity_read: false,
     }
 }
 
@@ -393,7 +405,9 @@ impl Session {
                 args,
                 ..
             } => {
+                self.check_expiry()?;
                 let job = MutationJob {
+                    identity: self.identity.clone(),
                     request_id,
                     path: decode_path(&udf_path.to_string()),
                     args: decode_args(args.get()),
@@ -419,17 +433,20 @@ impl Session {
                         &format!("TooManyConcurrentRequests: at most {MAX_CONCURRENT_ACTIONS} actions may run at once per connection"),
                     ));
                 };
+                self.check_expiry()?;
                 let engine = self.engine.clone();
                 let events = self.events.clone();
+                let identity = self.identity.clone();
                 tokio::spawn(async move {
                     let outcome = match (path, args) {
                         (Ok(path), Ok(args)) => {
                             engine
-                                .call(
+                                .call_as(
                                     Some(FunctionKind::Action),
                                     &path,
                                     args,
                                     Transport::WebSocket,
+                                    identity,
                                 )
                                 .await
                         }
@@ -455,23 +472,43 @@ impl Session {
                         self.recv_identity
                     )));
                 }
-                match token {
-                    AuthenticationToken::None => {
-                        self.recv_identity += 1;
-                        for id in self.queries.keys() {
-                            self.handle.mark_dirty(*id, Timestamp::ZERO);
+                let identity = match token {
+                    AuthenticationToken::None => None,
+                    AuthenticationToken::User(jwt) => {
+                        let verified =
+                            match &self.verifier {
+                                Some(v) => v.verify(&jwt).await.map_err(|e| e.to_string()),
+                                None => Err("Authentication is not configured on this deployment"
+                                    .to_owned()),
+                            };
+                        match verified {
+                            Ok(identity) => Some(Arc::new(identity)),
+                            Err(message) => {
+                                let _ = self.send(protocol::auth_error(
+                                    &message,
+                                    self.recv_identity,
+                                    true,
+                                ));
+                                return Err(End::Auth);
+                            }
                         }
-                        self.update(true).await
                     }
-                    AuthenticationToken::User(_) | AuthenticationToken::Admin(..) => {
+                    AuthenticationToken::Admin(..) => {
                         let _ = self.send(protocol::auth_error(
-                            "Authentication is not configured on this deployment: no auth provider accepts this token",
+                            "Admin keys are not supported by this deployment",
                             self.recv_identity,
                             true,
                         ));
-                        Err(End::Auth)
+                        return Err(End::Auth);
                     }
+                };
+                self.identity = identity;
+                self.recv_identity += 1;
+                // Every query re-runs under the new identity, and user-scoped results change.
+                for id in self.queries.keys() {
+                    self.handle.mark_dirty(*id, Timestamp::ZERO);
                 }
+                self.update(true).await
             }
             ClientMessage::Event(_) => Ok(()),
         }
@@ -573,11 +610,12 @@ impl Session {
                     (Ok(path), Ok(args)) => {
                         let outcome = self
                             .engine
-                            .call(
+                            .call_as(
                                 Some(FunctionKind::Query),
                                 path,
                                 args.clone(),
                                 Transport::WebSocket,
+                                self.identity.clone(),
                             )
                             .await;
                         sub.valid_from = outcome.ts.unwrap_or(Timestamp::ZERO);
@@ -657,6 +695,21 @@ impl Session {
                 outcome,
             } => self.send(protocol::action_response(request_id, &outcome)),
         }
+    }
+
+    /// An expired token ends the session with `AuthError{authUpdateAttempted: false}`, so the
+    /// client fetches a fresh token and reconnects.
+    fn check_expiry(&mut self) -> Result<(), End> {
+        let now = now_ns() / 1_000_000_000;
+        if self.identity.as_ref().is_some_and(|i| i.expired(now)) {
+            let _ = self.send(protocol::auth_error(
+                "Token expired",
+                self.recv_identity,
+                false,
+            ));
+            return Err(End::Auth);
+        }
+        Ok(())
     }
 
     fn close(&mut self) {

@@ -1,0 +1,590 @@
+//! The site origin (default 127.0.0.1:3211): Better-Auth-compatible `/api/auth/*` routes,
+//! the Convex JWKS and OIDC discovery. Request and response shapes, status codes, error
+//! bodies `{message, code}`, cookies and origin rules follow Better Auth 1.6.
+//! Nothing here logs a password, token, cookie or secret.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferrovex_auth::cookie::{
+    self, CONVEX_JWT, DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN, cookie_name,
+};
+use ferrovex_auth::error::AuthError;
+use ferrovex_auth::service::{AuthService, SessionInfo, session_json, user_json};
+use serde_json::{Map, Value as JsonValue, json};
+
+/// Largest accepted auth request body.
+pub const MAX_AUTH_BODY: usize = 64 * 1024;
+
+/// State of the site origin.
+#[derive(Clone, Debug)]
+pub struct SiteState {
+    /// The auth service.
+    pub auth: Arc<AuthService>,
+}
+
+/// The site origin's router.
+pub fn site_router(state: SiteState) -> Router {
+    Router::new()
+        .route("/api/auth/sign-up/email", post(sign_up))
+        .route("/api/auth/sign-in/email", post(sign_in))
+        .route("/api/auth/get-session", get(get_session))
+        .route("/api/auth/sign-out", post(sign_out))
+        .route("/api/auth/convex/token", get(convex_token))
+        .route("/api/auth/convex/jwks", get(jwks))
+        .route(
+            "/api/auth/convex/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(DefaultBodyLimit::max(MAX_AUTH_BODY))
+        .with_state(state)
+}
+
+/// An error answer: `{message, code}` with a status.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            Json(json!({"message": self.message, "code": self.code})),
+        )
+            .into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().append(name, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<AuthError> for Refusal {
+    fn from(e: AuthError) -> Refusal {
+        let status = match &e {
+            AuthError::InvalidCredentials
+            | AuthError::Unauthorized
+            | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::UserExists => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::Validation(_) | AuthError::PasswordTooShort | AuthError::PasswordTooLong => {
+                StatusCode::BAD_REQUEST
+            }
+            AuthError::Key(_) | AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "auth request failed");
+            return Refusal::new(status, "INTERNAL_SERVER_ERROR", "Internal server error");
+        }
+        Refusal::new(status, e.code(), e.to_string())
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request's origin: `Origin`, else the origin of `Referer`.
+fn request_origin(headers: &HeaderMap) -> Option<String> {
+    match header_str(headers, "origin") {
+        Some("null") => None,
+        Some(o) => Some(o.to_owned()),
+        None => header_str(headers, "referer").and_then(ferrovex_auth::service::origin_of),
+    }
+}
+
+/// Better Auth's origin rules for state-changing requests.
+fn check_origin(auth: &AuthService, headers: &HeaderMap, login_route: bool) -> Result<(), Refusal> {
+    let has_cookie = headers.contains_key(header::COOKIE);
+    let origin = request_origin(headers);
+    if has_cookie {
+        return match origin {
+            None => Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "MISSING_OR_NULL_ORIGIN",
+                "Missing or null Origin",
+            )),
+            Some(o) if auth.config().is_trusted_origin(&o) => Ok(()),
+            Some(_) => Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "INVALID_ORIGIN",
+                "Invalid origin",
+            )),
+        };
+    }
+    if login_route {
+        let site = header_str(headers, "sec-fetch-site");
+        let mode = header_str(headers, "sec-fetch-mode");
+        if site == Some("cross-site") && mode == Some("navigate") {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+                "Cross-site navigation login blocked",
+            ));
+        }
+        let fetch_metadata =
+            site.is_some() || mode.is_some() || headers.contains_key("sec-fetch-dest");
+        match origin {
+            Some(o) if !auth.config().is_trusted_origin(&o) => {
+                return Err(Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    "INVALID_ORIGIN",
+                    "Invalid origin",
+                ));
+            }
+            None if fetch_metadata => {
+                return Err(Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    "MISSING_OR_NULL_ORIGIN",
+                    "Missing or null Origin",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The session credential: the session cookie, or `Authorization: Bearer` (signed or raw).
+fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
+    if let Some(c) = header_str(headers, "cookie").and_then(cookie::session_cookie) {
+        return Some((c.to_owned(), false));
+    }
+    let auth = header_str(headers, "authorization")?;
+    let (scheme, value) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| (value.trim().to_owned(), true))
+}
+
+fn parse_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, JsonValue>, Refusal> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("Request body exceeds {MAX_AUTH_BODY} bytes"),
+            )
+        } else {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "Cannot read the request body",
+            )
+        }
+    })?;
+    let content_type = header_str(headers, "content-type").unwrap_or("application/json");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Map::new());
+            }
+            match serde_json::from_slice::<JsonValue>(&bytes) {
+                Ok(JsonValue::Object(map)) => Ok(map),
+                _ => Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    "Request body must be a JSON object",
+                )),
+            }
+        }
+        "application/x-www-form-urlencoded" => {
+            let text = String::from_utf8_lossy(&bytes);
+            let mut map = Map::new();
+            for pair in text.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let decode = |s: &str| cookie::percent_decode(&s.replace('+', " "));
+                if let (Some(k), Some(v)) = (decode(k), decode(v)) {
+                    let value = match v.as_str() {
+                        "true" => JsonValue::Bool(true),
+                        "false" => JsonValue::Bool(false),
+                        _ => JsonValue::String(v),
+                    };
+                    map.insert(k, value);
+                }
+            }
+            Ok(map)
+        }
+        other => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!("Content-Type \"{other}\" is not allowed. Allowed types: application/json"),
+        )),
+    }
+}
+
+fn field<'a>(body: &'a Map<String, JsonValue>, name: &str) -> Result<&'a str, Refusal> {
+    match body.get(name) {
+        Some(JsonValue::String(s)) => Ok(s),
+        Some(_) => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("[body.{name}] Invalid input: expected string"),
+        )),
+        None => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("[body.{name}] Invalid input: expected string, received undefined"),
+        )),
+    }
+}
+
+fn remember(body: &Map<String, JsonValue>) -> bool {
+    body.get("rememberMe")
+        .and_then(JsonValue::as_bool)
+        .unwrap_or(true)
+}
+
+fn check_callback(
+    auth: &AuthService,
+    body: &Map<String, JsonValue>,
+) -> Result<Option<String>, Refusal> {
+    let Some(url) = body.get("callbackURL").and_then(JsonValue::as_str) else {
+        return Ok(None);
+    };
+    let relative_ok = url.starts_with('/')
+        && !url.starts_with("//")
+        && !url.contains('\\')
+        && !url.to_ascii_lowercase().contains("%2f")
+        && !url.to_ascii_lowercase().contains("%5c");
+    if relative_ok || auth.config().is_trusted_origin(url) {
+        Ok(Some(url.to_owned()))
+    } else {
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "INVALID_CALLBACK_URL",
+            "Invalid callbackURL",
+        ))
+    }
+}
+
+fn client_addr(addr: &SocketAddr) -> String {
+    addr.ip().to_string()
+}
+
+/// Set-Cookie headers for a new or refreshed session (plus the Convex JWT cookie).
+fn session_cookies(
+    auth: &AuthService,
+    info: &SessionInfo,
+    remember: bool,
+    jwt: Option<&str>,
+) -> Vec<String> {
+    let secure = auth.config().secure_cookies();
+    let max_age = remember.then(|| auth.config().session_expires_in.as_secs());
+    let mut cookies = vec![cookie::set_cookie(
+        &cookie_name(SESSION_TOKEN, secure),
+        &auth.signer().sign(&info.session.token),
+        max_age,
+        secure,
+    )];
+    if !remember {
+        cookies.push(cookie::set_cookie(
+            &cookie_name(DONT_REMEMBER, secure),
+            &auth.signer().sign("true"),
+            None,
+            secure,
+        ));
+    }
+    if let Some(jwt) = jwt {
+        cookies.push(cookie::set_cookie(
+            &cookie_name(CONVEX_JWT, secure),
+            jwt,
+            Some(auth.config().jwt_lifetime.as_secs()),
+            secure,
+        ));
+    }
+    cookies
+}
+
+fn expired_cookies(auth: &AuthService) -> Vec<String> {
+    let secure = auth.config().secure_cookies();
+    [SESSION_TOKEN, SESSION_DATA, DONT_REMEMBER, CONVEX_JWT]
+        .iter()
+        .map(|n| cookie::expire_cookie(&cookie_name(n, secure), secure))
+        .collect()
+}
+
+fn with_cookies(body: JsonValue, cookies: Vec<String>) -> Response {
+    let mut resp = (StatusCode::OK, Json(body)).into_response();
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn limited(auth: &AuthService, addr: &str, path: &str) -> Result<(), Refusal> {
+    auth.rate_limit(addr, path).map_err(|retry| {
+        let mut r = Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "Too many requests. Please try again later.",
+        );
+        r.headers.push((
+            header::HeaderName::from_static("x-retry-after"),
+            retry.to_string(),
+        ));
+        r
+    })
+}
+
+async fn sign_up(
+    State(state): State<SiteState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    check_origin(auth, &headers, true)?;
+    let client = client_addr(&addr);
+    limited(auth, &client, "/sign-up")?;
+    let body = parse_body(&headers, body)?;
+    check_callback(auth, &body)?;
+    let (name, email, pass) = (
+        field(&body, "name")?,
+        field(&body, "email")?,
+        field(&body, "password")?,
+    );
+    let ua = header_str(&headers, "user-agent").unwrap_or_default();
+    let remember = remember(&body);
+    let info = auth
+        .sign_up(name, email, pass, remember, &client, ua)
+        .await?;
+    let jwt = auth.token(&info).await.ok();
+    let cookies = session_cookies(auth, &info, remember, jwt.as_deref());
+    Ok(with_cookies(
+        json!({"token": info.session.token, "user": user_json(&info.user)}),
+        cookies,
+    ))
+}
+
+async fn sign_in(
+    State(state): State<SiteState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    check_origin(auth, &headers, true)?;
+    let client = client_addr(&addr);
+    limited(auth, &client, "/sign-in")?;
+    let body = parse_body(&headers, body)?;
+    let callback = check_callback(auth, &body)?;
+    let (email, pass) = (field(&body, "email")?, field(&body, "password")?);
+    let ua = header_str(&headers, "user-agent").unwrap_or_default();
+    let remember = remember(&body);
+    let info = auth.sign_in(email, pass, remember, &client, ua).await?;
+    let jwt = auth.token(&info).await.ok();
+    let cookies = session_cookies(auth, &info, remember, jwt.as_deref());
+    let mut reply = json!({"redirect": callback.is_some(), "token": info.session.token, "user": user_json(&info.user)});
+    if let (Some(url), Some(obj)) = (&callback, reply.as_object_mut()) {
+        obj.insert("url".to_owned(), json!(url));
+    }
+    let mut resp = with_cookies(reply, cookies);
+    if let Some(v) = callback.and_then(|url| HeaderValue::from_str(&url).ok()) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+async fn get_session(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    let Some((cred, bearer)) = credential(&headers) else {
+        return Ok(no_store(with_cookies(
+            JsonValue::Null,
+            vec![cookie::expire_cookie(
+                &cookie_name(CONVEX_JWT, auth.config().secure_cookies()),
+                auth.config().secure_cookies(),
+            )],
+        )));
+    };
+    let Some(info) = auth.session(&cred, bearer).await? else {
+        return Ok(no_store(with_cookies(
+            JsonValue::Null,
+            expired_cookies(auth),
+        )));
+    };
+    let jwt = auth.token(&info).await.ok();
+    let mut cookies = Vec::new();
+    let secure = auth.config().secure_cookies();
+    if info.refreshed && !bearer {
+        cookies.push(cookie::set_cookie(
+            &cookie_name(SESSION_TOKEN, secure),
+            &auth.signer().sign(&info.session.token),
+            Some(auth.config().session_expires_in.as_secs()),
+            secure,
+        ));
+    }
+    if let Some(jwt) = &jwt {
+        cookies.push(cookie::set_cookie(
+            &cookie_name(CONVEX_JWT, secure),
+            jwt,
+            Some(auth.config().jwt_lifetime.as_secs()),
+            secure,
+        ));
+    }
+    Ok(no_store(with_cookies(
+        json!({"session": session_json(&info.session), "user": user_json(&info.user)}),
+        cookies,
+    )))
+}
+
+async fn sign_out(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    check_origin(auth, &headers, false)?;
+    parse_body(&headers, body)?;
+    if let Some((cred, _)) = credential(&headers) {
+        auth.sign_out(&cred).await?;
+    }
+    Ok(with_cookies(
+        json!({"success": true}),
+        expired_cookies(auth),
+    ))
+}
+
+async fn convex_token(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    let Some((cred, bearer)) = credential(&headers) else {
+        return Err(AuthError::Unauthorized.into());
+    };
+    let Some(info) = auth.session(&cred, bearer).await? else {
+        return Err(AuthError::Unauthorized.into());
+    };
+    let jwt = auth.token(&info).await?;
+    let secure = auth.config().secure_cookies();
+    let mut cookies = vec![cookie::set_cookie(
+        &cookie_name(CONVEX_JWT, secure),
+        &jwt,
+        Some(auth.config().jwt_lifetime.as_secs()),
+        secure,
+    )];
+    if info.refreshed && !bearer {
+        cookies.push(cookie::set_cookie(
+            &cookie_name(SESSION_TOKEN, secure),
+            &auth.signer().sign(&info.session.token),
+            Some(auth.config().session_expires_in.as_secs()),
+            secure,
+        ));
+    }
+    Ok(no_store(with_cookies(json!({"token": jwt}), cookies)))
+}
+
+async fn jwks(State(state): State<SiteState>) -> Response {
+    let mut resp = Json(state.auth.jwks()).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    resp
+}
+
+async fn openid_configuration(State(state): State<SiteState>) -> Response {
+    let site = state
+        .auth
+        .config()
+        .site_url
+        .trim_end_matches('/')
+        .to_owned();
+    let mut resp = Json(json!({
+        "issuer": site,
+        "jwks_uri": format!("{site}/api/auth/convex/jwks"),
+        "authorization_endpoint": format!("{site}/api/auth/convex/oauth2/authorize"),
+        "token_endpoint": format!("{site}/api/auth/convex/oauth2/token"),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    resp
+}
+
+/// Serves the site origin on `listener` until `shutdown` resolves.
+pub async fn serve_site(
+    listener: tokio::net::TcpListener,
+    state: SiteState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        site_router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Runs key maintenance (reload and rotation) every `interval` until the process ends.
+pub fn spawn_key_maintenance(
+    auth: Arc<AuthService>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(e) = auth.maintain_keys().await {
+                tracing::warn!(error = %e, "key maintenance failed");
+            }
+        }
+    })
+}
