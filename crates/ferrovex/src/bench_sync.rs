@@ -31,6 +31,8 @@ impl ServerProcess {
                 "serve",
                 "--api-port",
                 "0",
+                "--site-port",
+                "0",
                 "--print-log",
                 "false",
                 "--data-dir",

@@ -16,8 +16,10 @@ use serde_json::{Value as Json, json};
 /// A running `ferrovex serve` child process.
 pub struct Server {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` of the API origin.
     pub url: String,
+    /// `http://127.0.0.1:PORT` of the site origin (auth).
+    pub site_url: String,
     /// Every stdout line printed so far (URLs, then one line per function execution).
     pub stdout: Arc<Mutex<Vec<String>>>,
 }
@@ -30,7 +32,7 @@ impl Server {
     /// Starts on a given port (0 = any), e.g. to restart where clients expect the server.
     pub fn start_on(data_dir: &Path, port: u16) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrovex"))
-            .args(["serve", "--api-port", &port.to_string(), "--data-dir"])
+            .args(["serve", "--api-port", &port.to_string(), "--site-port", "0", "--data-dir"])
             .arg(data_dir)
             .env("FERROVEX_LOG", "warn")
             .stdout(Stdio::piped())
@@ -39,15 +41,20 @@ impl Server {
             .expect("spawn ferrovex serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
+        let mut url = None;
+        let site_url = loop {
             let line = lines
                 .next()
-                .expect("server exited before printing its URL")
+                .expect("server exited before printing its URLs")
                 .expect("read stdout");
             if let Some(rest) = line.trim().strip_prefix("api:") {
+                url = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.trim().strip_prefix("site:") {
                 break rest.trim().to_owned();
             }
         };
+        let url = url.expect("api URL before site URL");
         // Keep draining stdout so the child never blocks on a full pipe.
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let sink = stdout.clone();
@@ -56,7 +63,7 @@ impl Server {
                 sink.lock().push(line);
             }
         });
-        Server { child, url, stdout }
+        Server { child, url, site_url, stdout }
     }
 
     /// Ctrl-C: a clean shutdown.
