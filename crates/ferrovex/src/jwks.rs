@@ -17,7 +17,12 @@ pub struct JwksArgs {
     #[command(subcommand)]
     action: JwksAction,
     /// Directory holding the SQLite database.
-    #[arg(long, env = "FERROVEX_DATA_DIR", default_value = "./ferrovex-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "FERROVEX_DATA_DIR",
+        default_value = "./ferrovex-data"
+    )]
     data_dir: PathBuf,
     #[command(flatten)]
     auth: AuthArgs,

@@ -46,36 +46,61 @@ pub struct ServeArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct AuthArgs {
     /// Public URL of the site origin, the JWT issuer (default `http://<host>:<site port>`).
-    #[arg(long, env = "FERROVEX_SITE_URL")]
+    #[arg(long, global = true, env = "FERROVEX_SITE_URL")]
     pub site_url: Option<String>,
     /// Secret for cookie signatures and key encryption (`BETTER_AUTH_SECRET` works too).
     /// Without one, a random secret is generated once and kept in the database.
-    #[arg(long, env = "FERROVEX_AUTH_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "FERROVEX_AUTH_SECRET",
+        hide_env_values = true
+    )]
     pub auth_secret: Option<String>,
     /// Extra origins trusted for cookie-bearing requests, comma-separated.
-    #[arg(long, env = "FERROVEX_TRUSTED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "FERROVEX_TRUSTED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub trusted_origins: Vec<String>,
     /// Static keys (Better Auth's `getLatestJwks` format, one or more); without it, keys
     /// live in the database and rotate automatically.
-    #[arg(long, env = "JWKS", hide_env_values = true)]
+    #[arg(long, global = true, env = "JWKS", hide_env_values = true)]
     pub jwks: Option<String>,
     /// Lifetime of Convex JWTs, seconds.
-    #[arg(long, env = "FERROVEX_JWT_LIFETIME_SECS", default_value_t = 900)]
+    #[arg(
+        long,
+        global = true,
+        env = "FERROVEX_JWT_LIFETIME_SECS",
+        default_value_t = 900
+    )]
     pub jwt_lifetime_secs: u64,
     /// Age at which a new signing key is made, seconds (default 30 days).
-    #[arg(long, env = "FERROVEX_JWKS_ROTATION_SECS", default_value_t = 30 * 86_400)]
+    #[arg(long, global = true, env = "FERROVEX_JWKS_ROTATION_SECS", default_value_t = 30 * 86_400)]
     pub jwks_rotation_secs: u64,
     /// How long a replaced key stays published and accepted, seconds (default 30 days).
-    #[arg(long, env = "FERROVEX_JWKS_GRACE_SECS", default_value_t = 30 * 86_400)]
+    #[arg(long, global = true, env = "FERROVEX_JWKS_GRACE_SECS", default_value_t = 30 * 86_400)]
     pub jwks_grace_secs: u64,
     /// How often keys are re-read from the database (other processes' rotations), seconds.
-    #[arg(long, env = "FERROVEX_JWKS_REFRESH_SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        global = true,
+        env = "FERROVEX_JWKS_REFRESH_SECS",
+        default_value_t = 10
+    )]
     pub jwks_refresh_secs: u64,
     /// Sign-in and sign-up attempts allowed per client address per 10 seconds.
-    #[arg(long, env = "FERROVEX_AUTH_RATE_LIMIT", default_value_t = 10)]
+    #[arg(
+        long,
+        global = true,
+        env = "FERROVEX_AUTH_RATE_LIMIT",
+        default_value_t = 10
+    )]
     pub auth_rate_limit: u32,
     /// A JSON file listing extra token providers (`{"providers":[...]}` as in Convex).
-    #[arg(long, env = "FERROVEX_AUTH_CONFIG")]
+    #[arg(long, global = true, env = "FERROVEX_AUTH_CONFIG")]
     pub auth_config: Option<PathBuf>,
 }
 

@@ -155,13 +155,29 @@ pub fn render(metrics: &Metrics, cache_bytes: usize, cache_entries: usize) -> St
     out
 }
 
+/// Renders the auth-store call counters.
+pub fn render_auth(stats: &ferrovex_auth::stats::AuthStats) -> String {
+    let mut out = String::from(
+        "# HELP ferrovex_auth_store_calls_total Auth-store database calls by operation.\n",
+    );
+    out.push_str("# TYPE ferrovex_auth_store_calls_total counter\n");
+    for (op, n) in stats.snapshot() {
+        let _ = writeln!(out, "ferrovex_auth_store_calls_total{{op=\"{op}\"}} {n}");
+    }
+    out
+}
+
 pub(crate) async fn handler(State(state): State<ApiState>) -> impl IntoResponse {
     let (bytes, entries) = state.engine.cache_usage();
+    let mut text = render(state.engine.metrics(), bytes, entries);
+    if let Some(auth) = &state.auth {
+        text.push_str(&render_auth(auth.stats()));
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(state.engine.metrics(), bytes, entries),
+        text,
     )
 }

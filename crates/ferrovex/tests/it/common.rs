@@ -22,6 +22,8 @@ pub struct Server {
     pub site_url: String,
     /// Every stdout line printed so far (URLs, then one line per function execution).
     pub stdout: Arc<Mutex<Vec<String>>>,
+    /// Every stderr line printed so far (the tracing log).
+    pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -31,14 +33,39 @@ impl Server {
 
     /// Starts on a given port (0 = any), e.g. to restart where clients expect the server.
     pub fn start_on(data_dir: &Path, port: u16) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrovex"))
-            .args(["serve", "--api-port", &port.to_string(), "--site-port", "0", "--data-dir"])
-            .arg(data_dir)
-            .env("FERROVEX_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ferrovex serve");
+        Server::start_with(data_dir, port, &[], &[])
+    }
+
+    /// Starts with extra flags and environment variables; stderr is collected in `stderr`.
+    pub fn start_with(data_dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrovex"));
+        cmd.args([
+            "serve",
+            "--api-port",
+            &port.to_string(),
+            "--site-port",
+            "0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(args)
+        .env("FERROVEX_LOG", "warn")
+        .env_remove("JWKS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ferrovex serve");
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let err_sink = stderr_lines.clone();
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[server] {line}");
+                err_sink.lock().push(line);
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut url = None;
@@ -63,7 +90,13 @@ impl Server {
                 sink.lock().push(line);
             }
         });
-        Server { child, url, site_url, stdout }
+        Server {
+            child,
+            url,
+            site_url,
+            stdout,
+            stderr: stderr_lines,
+        }
     }
 
     /// Ctrl-C: a clean shutdown.
