@@ -308,6 +308,7 @@ function newBrowser() {
     tokenFetcher(calls = []) {
       return async ({ forceRefreshToken }) => {
         const { data, error } = await this.convexToken();
+        // Recorded when the fetch has completed (see setAuthAndWait).
         calls.push({ forceRefreshToken, ok: !error, status: error?.status });
         if (error) {
           if (error.status === 401) return null;
@@ -350,17 +351,30 @@ function clearConvexAuth(client) {
 
 /**
  * `client.setAuth(fetchToken, onChange)` and waits for `onChange(true)`.
- * Returns the list of onChange values and of token-fetch calls.
+ *
+ * When the server confirms the first token, the Convex client fires
+ * onChange(true) and at once refetches a token (`forceRefreshToken: true`)
+ * and, if it differs, authenticates again. `clearAuth()` does not cancel that
+ * refetch, so a clearAuth() racing it would be undone by the client itself.
+ * This waits for that refetch to complete too, so the client's auth is
+ * settled; its Authenticate message (if any) is then already sent, ahead of
+ * anything the test sends later on the same socket.
+ *
+ * Returns the list of onChange values and of completed token fetches.
  */
 async function setAuthAndWait(client, browser) {
   const changes = [];
   const calls = [];
   client.setAuth(browser.tokenFetcher(calls), (isAuthenticated) => changes.push(isAuthenticated));
-  await waitFor(() => changes.includes(true), {
-    what: "setAuth's onChange(true)",
-    describeState: () =>
-      `onChange calls ${JSON.stringify(changes)}, token fetches ${JSON.stringify(calls)}`,
+  const describeState = () =>
+    `onChange calls ${JSON.stringify(changes)}, token fetches ${JSON.stringify(calls)}`;
+  await waitFor(() => changes.includes(true), { what: "setAuth's onChange(true)", describeState });
+  await waitFor(() => calls.some((c) => c.forceRefreshToken === true), {
+    what: "the Convex client's token refetch after confirmation",
+    describeState,
   });
+  assert.deepStrictEqual(changes, [true], describeState());
+  assert.ok(calls.every((c) => c.ok), describeState());
   return { changes, calls };
 }
 

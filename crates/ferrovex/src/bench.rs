@@ -26,6 +26,8 @@ pub enum Suite {
     Http,
     /// Sync WebSocket fan-out, commits with subscriptions, idle socket memory.
     Sync,
+    /// Auth: the Convex token and get-session routes (and a peer, with `--peer-url`).
+    Auth,
 }
 
 /// Flags of `ferrovex bench`.
@@ -34,6 +36,13 @@ pub struct BenchArgs {
     /// Which measurements to run.
     #[arg(long, value_enum, default_value = "all")]
     pub suite: Suite,
+    /// A Better-Auth-compatible site to measure beside Ferrovex (e.g. the peer in
+    /// `bench/better-auth-peer`), like `http://127.0.0.1:3300`.
+    #[arg(long)]
+    pub peer_url: Vec<String>,
+    /// Sequential requests per auth latency measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub auth_requests: usize,
     /// Writes per sync fan-out measurement.
     #[arg(long, default_value_t = 200)]
     pub sync_writes: usize,
@@ -268,6 +277,19 @@ async fn http_rows(url: &str, args: &BenchArgs) -> anyhow::Result<Vec<String>> {
     Ok(rows)
 }
 
+/// A one-key static `JWKS` value for the static-mode measurement.
+fn static_jwks() -> anyhow::Result<String> {
+    let key = ferrovex_auth::keys::SigningKey::generate(
+        ferrovex_auth::keys::new_id(),
+        ferrovex_auth::time::now_ms(),
+    )?;
+    let secret = crate::serve::AuthArgs::for_bench()
+        .auth_secret
+        .unwrap_or_default();
+    let row = ferrovex_auth::keys::JwksRow::from_key(&key, &secret)?;
+    Ok(serde_json::Value::Array(vec![row.to_json()]).to_string())
+}
+
 /// Runs the chosen measurements and prints a Markdown table.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
@@ -295,6 +317,51 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         rows.extend(engine_rows(&running.engine, n).await?);
         rows.extend(http_rows(&format!("http://{}", running.api_addr), &args).await?);
         running.stop().await?;
+    }
+    if matches!(args.suite, Suite::All | Suite::Auth) {
+        for peer in &args.peer_url {
+            rows.extend(
+                crate::bench_auth::auth_rows(
+                    &format!("peer {peer}"),
+                    peer,
+                    args.auth_requests,
+                    args.duration_secs,
+                    args.connections,
+                )
+                .await?,
+            );
+        }
+        let data_dir = tempfile::tempdir()?;
+        for (label, jwks) in [
+            ("ferrovex dynamic", None),
+            ("ferrovex static", Some(static_jwks()?)),
+        ] {
+            let mut auth = crate::serve::AuthArgs::for_bench();
+            auth.jwks = jwks;
+            let dir = data_dir.path().join(label.replace(' ', "-"));
+            let running = start(&ServeArgs {
+                data_dir: dir,
+                api_port: 0,
+                site_port: 0,
+                host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                durability: "normal".to_owned(),
+                print_log: false,
+                auth,
+            })
+            .await?;
+            let site = format!("http://{}", running.site_addr);
+            rows.extend(
+                crate::bench_auth::auth_rows(
+                    label,
+                    &site,
+                    args.auth_requests,
+                    args.duration_secs,
+                    args.connections,
+                )
+                .await?,
+            );
+            running.stop().await?;
+        }
     }
     if matches!(args.suite, Suite::All | Suite::Sync) {
         rows.extend(crate::bench_sync::sync_rows(args.sync_writes, args.duration_secs).await?);

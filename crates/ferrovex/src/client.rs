@@ -33,6 +33,28 @@ impl HttpClient {
         Ok((status, body))
     }
 
+    /// Sends a request with extra headers; returns status, response headers and body.
+    pub async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, hyper::HeaderMap, Bytes)> {
+        let mut req = hyper::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .inner
+            .request(req.body(Full::new(Bytes::from(body)))?)
+            .await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, headers, body))
+    }
+
     /// POSTs a JSON body and returns the status and body.
     pub async fn post_json(&self, url: &str, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
         let req = hyper::Request::post(url)

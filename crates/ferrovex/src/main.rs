@@ -2,6 +2,7 @@
 //! deployment, `bench` measures it.
 
 mod bench;
+mod bench_auth;
 mod bench_sync;
 mod client;
 mod jwks;

@@ -130,8 +130,6 @@ pub struct Running {
     pub site_addr: SocketAddr,
     /// The engine (for shutdown).
     pub engine: Engine,
-    /// The auth service.
-    pub auth: Arc<AuthService>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     maintenance: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -218,9 +216,9 @@ pub async fn start_auth(
             rotation: Duration::from_secs(args.jwks_rotation_secs),
         },
     };
-    Ok(AuthService::start(engine.clone(), config)
+    AuthService::start(engine.clone(), config)
         .await
-        .context("cannot start auth")?)
+        .context("cannot start auth")
 }
 
 /// Starts the deployment (used by `serve` and by `bench`).
@@ -278,7 +276,6 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         api_addr,
         site_addr,
         engine,
-        auth,
         servers: vec![api, site],
         maintenance,
         stop,

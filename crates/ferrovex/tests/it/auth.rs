@@ -836,3 +836,160 @@ async fn no_log_line_holds_a_password_token_or_secret() {
     }
     let _ = Arc::new(());
 }
+
+/// The Better Auth peer (`bench/better-auth-peer`), started for one test.
+struct Peer {
+    child: std::process::Child,
+    url: String,
+    jwks: String,
+}
+
+impl Peer {
+    fn start(env: &[(&str, &str)]) -> Peer {
+        use std::io::BufRead;
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/better-auth-peer");
+        assert!(
+            dir.join("node_modules/better-auth").is_dir(),
+            "the Better Auth peer is not installed in {}; run scripts/test, which installs it",
+            dir.display()
+        );
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg("server.mjs")
+            .current_dir(&dir)
+            .env_remove("JWKS")
+            .stdout(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start the Better Auth peer");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut url = String::new();
+        let jwks = loop {
+            let line = lines.next().expect("peer exited early").unwrap();
+            if let Some(u) = line.strip_prefix("peer: ") {
+                url = u.trim().to_owned();
+            }
+            if let Some(j) = line.strip_prefix("jwks: ") {
+                break j.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Peer { child, url, jwks }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_move_both_ways_between_better_auth_and_ferrovex() {
+    // Better Auth -> Ferrovex: the peer's getLatestJwks output signs Ferrovex's tokens.
+    let peer = Peer::start(&[("BETTER_AUTH_SECRET", SECRET)]);
+    let ba_rows: Json = serde_json::from_str(&peer.jwks).unwrap();
+    let ba_kid = ba_rows[0]["id"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        0,
+        &["--auth-secret", SECRET],
+        &[("JWKS", peer.jwks.as_str())],
+    );
+    let cookie = sign_up(&server, "from-ba@example.com").await;
+    let jwt = token(&server, &cookie).await;
+    assert_eq!(kid_of(&jwt), ba_kid);
+    assert_eq!(current_user(&server, &jwt).await.0, 200);
+    // ... and the peer's own published key verifies it.
+    let (_, _, body) = send(
+        "GET",
+        &format!("{}/api/auth/convex/jwks", peer.url),
+        vec![],
+        &[],
+    )
+    .await;
+    let published: Json = serde_json::from_slice(&body).unwrap();
+    let jwk = published["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == ba_kid.as_str())
+        .expect("peer publishes its key")
+        .clone();
+    let public = ferrovex_auth::keys::PublicKey::from_jwk(&jwk).unwrap();
+    let decoded = ferrovex_auth::jwt::decode(&jwt).unwrap();
+    let expect = ferrovex_auth::jwt::Expectations {
+        issuer: &server.site_url,
+        audience: Some("convex"),
+        algorithms: &["RS256"],
+        now_secs: now_ms() / 1000,
+    };
+    ferrovex_auth::jwt::verify(&decoded, &public, &expect).unwrap();
+    server.interrupt();
+    drop(peer);
+
+    // Ferrovex -> Better Auth: `ferrovex jwks latest` signs the peer's tokens in static mode.
+    let keys_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrovex"))
+        .args(["jwks", "latest", "--auth-secret", SECRET, "--data-dir"])
+        .arg(keys_dir.path())
+        .env_remove("JWKS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fx_jwks = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let fx_rows: Json = serde_json::from_str(&fx_jwks).unwrap();
+    let fx_key = JwksRow::from_json(&fx_rows[0])
+        .unwrap()
+        .to_key(SECRET)
+        .unwrap();
+    let peer = Peer::start(&[
+        ("BETTER_AUTH_SECRET", SECRET),
+        ("MODE", "static"),
+        ("JWKS", fx_jwks.as_str()),
+    ]);
+    let origin = peer.url.clone();
+    let (status, headers, body) = send(
+        "POST",
+        &format!("{}/api/auth/sign-up/email", peer.url),
+        json!({"name": "Peer", "email": "to-ba@example.com", "password": PASSWORD})
+            .to_string()
+            .into_bytes(),
+        &[("content-type", "application/json"), ("origin", &origin)],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let cookie = cookie_of(&headers, "better-auth.session_token").unwrap();
+    let (status, _, body) = send(
+        "GET",
+        &format!("{}/api/auth/convex/token", peer.url),
+        vec![],
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let peer_jwt = serde_json::from_slice::<Json>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        kid_of(&peer_jwt),
+        fx_key.kid,
+        "the peer signs with Ferrovex's key"
+    );
+    let decoded = ferrovex_auth::jwt::decode(&peer_jwt).unwrap();
+    let expect = ferrovex_auth::jwt::Expectations {
+        issuer: &peer.url,
+        audience: Some("convex"),
+        algorithms: &["RS256"],
+        now_secs: now_ms() / 1000,
+    };
+    ferrovex_auth::jwt::verify(&decoded, &fx_key.public_key(), &expect).unwrap();
+}
