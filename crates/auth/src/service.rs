@@ -59,6 +59,8 @@ pub struct AuthConfig {
     pub rate_limit_max: u32,
     /// The rate-limit window.
     pub rate_limit_window: Duration,
+    /// Reuse a session's token within the same second (identical bytes; saves a signature).
+    pub token_memo: bool,
 }
 
 impl AuthConfig {
@@ -77,6 +79,7 @@ impl AuthConfig {
             key_grace: Duration::from_secs(30 * 86_400),
             rate_limit_max: 10,
             rate_limit_window: Duration::from_secs(10),
+            token_memo: true,
         }
     }
 
@@ -543,6 +546,7 @@ impl AuthService {
         let key = self.signing_key().await?;
         let iat = now_ms() / 1000;
         if let Some(e) = self.memo.tokens.lock().get(&info.session.id)
+            && self.config.token_memo
             && e.iat == iat
             && e.kid == key.kid
         {

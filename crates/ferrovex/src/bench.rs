@@ -332,12 +332,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let data_dir = tempfile::tempdir()?;
-        for (label, jwks) in [
-            ("ferrovex dynamic", None),
-            ("ferrovex static", Some(static_jwks()?)),
+        for (label, jwks, memo) in [
+            ("ferrovex dynamic", None, true),
+            ("ferrovex static", Some(static_jwks()?), true),
+            ("ferrovex dynamic, new signature per request", None, false),
         ] {
             let mut auth = crate::serve::AuthArgs::for_bench();
             auth.jwks = jwks;
+            auth.token_memo = memo;
             let dir = data_dir.path().join(label.replace(' ', "-"));
             let running = start(&ServeArgs {
                 data_dir: dir,

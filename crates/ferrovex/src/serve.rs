@@ -99,6 +99,10 @@ pub struct AuthArgs {
         default_value_t = 10
     )]
     pub auth_rate_limit: u32,
+    /// Reuse a session's Convex JWT within the same second instead of signing it again (the
+    /// bytes are identical either way: RS256 signatures are deterministic).
+    #[arg(long, global = true, env = "FERROVEX_TOKEN_MEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub token_memo: bool,
     /// A JSON file listing extra token providers (`{"providers":[...]}` as in Convex).
     #[arg(long, global = true, env = "FERROVEX_AUTH_CONFIG")]
     pub auth_config: Option<PathBuf>,
@@ -118,6 +122,7 @@ impl AuthArgs {
             jwks_refresh_secs: 10,
             auth_rate_limit: u32::MAX,
             auth_config: None,
+            token_memo: true,
         }
     }
 }
@@ -210,6 +215,7 @@ pub async fn start_auth(
     config.jwt_lifetime = Duration::from_secs(args.jwt_lifetime_secs);
     config.key_grace = Duration::from_secs(args.jwks_grace_secs);
     config.rate_limit_max = args.auth_rate_limit;
+    config.token_memo = args.token_memo;
     config.key_mode = match &args.jwks {
         Some(jwks) if !jwks.trim().is_empty() => KeyMode::Static { jwks: jwks.clone() },
         _ => KeyMode::Dynamic {
