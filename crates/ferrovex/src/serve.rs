@@ -91,6 +91,17 @@ pub struct AuthArgs {
         default_value_t = 10
     )]
     pub jwks_refresh_secs: u64,
+    /// Session lifetime, seconds (default 7 days).
+    #[arg(long, global = true, env = "FERROVEX_SESSION_EXPIRES_SECS", default_value_t = 7 * 86_400)]
+    pub session_expires_secs: u64,
+    /// Sessions are extended when last extended longer ago than this, seconds (default 1 day).
+    #[arg(
+        long,
+        global = true,
+        env = "FERROVEX_SESSION_UPDATE_AGE_SECS",
+        default_value_t = 86_400
+    )]
+    pub session_update_age_secs: u64,
     /// Sign-in and sign-up attempts allowed per client address per 10 seconds.
     #[arg(
         long,
@@ -123,6 +134,8 @@ impl AuthArgs {
             auth_rate_limit: u32::MAX,
             auth_config: None,
             token_memo: true,
+            session_expires_secs: 7 * 86_400,
+            session_update_age_secs: 86_400,
         }
     }
 }
@@ -216,6 +229,8 @@ pub async fn start_auth(
     config.key_grace = Duration::from_secs(args.jwks_grace_secs);
     config.rate_limit_max = args.auth_rate_limit;
     config.token_memo = args.token_memo;
+    config.session_expires_in = Duration::from_secs(args.session_expires_secs);
+    config.session_update_age = Duration::from_secs(args.session_update_age_secs);
     config.key_mode = match &args.jwks {
         Some(jwks) if !jwks.trim().is_empty() => KeyMode::Static { jwks: jwks.clone() },
         _ => KeyMode::Dynamic {

@@ -1011,7 +1011,196 @@ async fn official_better_auth_client_suite_passes() {
         .output()
         .await
         .expect("run node");
-    let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "node auth tests failed:\n{report}");
     assert!(report.contains("pass 9"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_create_exactly_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Arc::new(Server::start_with(
+        dir.path(),
+        0,
+        &["--auth-secret", SECRET],
+        &[],
+    ));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            sign_up(&server, &format!("first{i}@example.com")).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(auth_counter(&server, "jwks.insert").await, 1);
+    let (_, _, published) = site(&server, "GET", "/api/auth/convex/jwks", Json::Null, &[]).await;
+    assert_eq!(published["keys"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sessions_slide_once_older_than_the_update_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        0,
+        &["--auth-secret", SECRET, "--session-update-age-secs", "1"],
+        &[],
+    );
+    let cookie = sign_up(&server, "slide@example.com").await;
+    let (_, _, first) = site(
+        &server,
+        "GET",
+        "/api/auth/get-session",
+        Json::Null,
+        &[("cookie", &cookie)],
+    )
+    .await;
+    let updates = auth_counter(&server, "session.update").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, headers, second) = site(
+        &server,
+        "GET",
+        "/api/auth/get-session",
+        Json::Null,
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        second["session"]["expiresAt"].as_str().unwrap()
+            > first["session"]["expiresAt"].as_str().unwrap(),
+        "{first} -> {second}"
+    );
+    assert!(
+        cookie_of(&headers, "better-auth.session_token").is_some(),
+        "the cookie is re-set with a new Max-Age"
+    );
+    assert_eq!(auth_counter(&server, "session.update").await, updates + 1);
+    server.interrupt();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_jwt_and_oidc_providers_verify_tokens_from_elsewhere() {
+    // An OIDC issuer: another Ferrovex deployment.
+    let issuer_dir = tempfile::tempdir().unwrap();
+    let issuer = Server::start_with(
+        issuer_dir.path(),
+        0,
+        &["--auth-secret", "another-secret-abcdefghijklmnopqrstuvwxyz"],
+        &[],
+    );
+    let cookie = sign_up(&issuer, "oidc@example.com").await;
+    let oidc_token = token(&issuer, &cookie).await;
+    // A customJwt provider with its keys inline in a data: URI.
+    let key = SigningKey::generate(new_id(), now_ms()).unwrap();
+    let jwks = json!({"keys": [key.published_jwk()]}).to_string();
+    let data_uri = format!(
+        "data:text/plain;charset=utf-8;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(jwks)
+    );
+    let config = json!({"providers": [
+        {"type": "customJwt", "issuer": "https://custom.example", "jwks": data_uri, "algorithm": "RS256", "applicationID": "my-app"},
+        {"domain": issuer.site_url, "applicationID": "convex"},
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("auth.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        0,
+        &[
+            "--auth-secret",
+            SECRET,
+            "--auth-config",
+            config_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+
+    let (status, body) = current_user(&server, &oidc_token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"]["email"], "oidc@example.com");
+    let now = now_ms() / 1000;
+    let mut claims = Map::new();
+    for (k, v) in [
+        ("iss", json!("https://custom.example")),
+        ("sub", json!("user-1")),
+        ("aud", json!("my-app")),
+        ("iat", json!(now)),
+        ("exp", json!(now + 600)),
+        ("name", json!("Custom")),
+        ("org", json!({"id": 7})),
+    ] {
+        claims.insert(k.to_owned(), v);
+    }
+    let custom = ferrovex_auth::jwt::sign(&key, &claims).unwrap();
+    let (status, body) = current_user(&server, &custom).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"]["name"], "Custom");
+    assert_eq!(
+        body["value"]["tokenIdentifier"],
+        "https://custom.example|user-1"
+    );
+    claims.insert("aud".to_owned(), json!("someone-else"));
+    let wrong = ferrovex_auth::jwt::sign(&key, &claims).unwrap();
+    assert_eq!(current_user(&server, &wrong).await.0, 401);
+    server.interrupt();
+    issuer.interrupt();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_expiring_mid_session_ends_it_with_an_auth_error() {
+    let key = SigningKey::generate(new_id(), now_ms()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = static_jwks(&[&key]);
+    let server = Server::start_with(
+        dir.path(),
+        0,
+        &["--auth-secret", SECRET, "--jwks", jwks.as_str()],
+        &[],
+    );
+    let cookie = sign_up(&server, "expire@example.com").await;
+    let mut claims = claims_of(&token(&server, &cookie).await);
+    let now = now_ms() / 1000;
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + 2));
+    let short = ferrovex_auth::jwt::sign(&key, &claims).unwrap();
+    let ws_url = format!("{}/api/sync", server.url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    ws.send(Message::Text(json!({"type": "Connect", "sessionId": "6b2c5a1e-8f3d-4c2a-9e1b-7a6d5c4b3a21", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}).to_string().into())).await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": short})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut saw_identity = false;
+    let error = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("an AuthError within 20 s");
+        let Some(Ok(Message::Text(t))) = frame else {
+            continue;
+        };
+        let msg: Json = serde_json::from_str(t.as_str()).unwrap();
+        if msg["type"] == "Transition" && msg["endVersion"]["identity"] == 1 {
+            saw_identity = true;
+        }
+        if msg["type"] == "AuthError" {
+            break msg;
+        }
+    };
+    assert!(saw_identity, "the token was accepted first");
+    assert_eq!(error["authUpdateAttempted"], false, "{error}");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    server.interrupt();
 }
