@@ -142,6 +142,8 @@ class Server {
         "0",
         "--site-port",
         "0",
+        "--web-port",
+        "0",
         "--data-dir",
         dir,
         "--auth-secret",

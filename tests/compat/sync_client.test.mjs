@@ -134,7 +134,7 @@ class Server {
     for (let attempt = 0; attempt < 10; attempt++) {
       const proc = spawn(
         FERROVEX_BIN,
-        ["serve", "--api-port", String(port), "--site-port", "0", "--data-dir", dir],
+        ["serve", "--api-port", String(port), "--site-port", "0", "--web-port", "0", "--data-dir", dir],
         {
           env: { ...process.env, FERROVEX_LOG: "warn" },
           stdio: ["ignore", "pipe", "pipe"],

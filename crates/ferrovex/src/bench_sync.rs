@@ -33,6 +33,8 @@ impl ServerProcess {
                 "0",
                 "--site-port",
                 "0",
+                "--web-port",
+                "0",
                 "--print-log",
                 "false",
                 "--data-dir",

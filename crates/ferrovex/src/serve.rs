@@ -29,6 +29,15 @@ pub struct ServeArgs {
     /// Port of the site origin (auth routes, JWKS); 0 picks a free port.
     #[arg(long, env = "FERROVEX_SITE_PORT", default_value_t = 3211)]
     pub site_port: u16,
+    /// Port of the web origin (the demo app, SSR, `/api/auth` proxy); 0 picks a free port.
+    #[arg(long, env = "FERROVEX_WEB_PORT", default_value_t = 3000)]
+    pub web_port: u16,
+    /// Cache exchanged Convex tokens on the web origin (in memory).
+    #[arg(long, env = "FERROVEX_AUTH_CACHE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub auth_cache: bool,
+    /// Longest life of a cached token, seconds (also cut at the token's expiry minus 30 s).
+    #[arg(long, env = "FERROVEX_AUTH_CACHE_TTL_SECS", default_value_t = 900)]
+    pub auth_cache_ttl_secs: u64,
     /// Address to bind.
     #[arg(long, env = "FERROVEX_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
@@ -146,6 +155,8 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// The bound site address.
     pub site_addr: SocketAddr,
+    /// The bound web address.
+    pub web_addr: SocketAddr,
     /// The engine (for shutdown).
     pub engine: Engine,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -251,14 +262,22 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     let site_listener = tokio::net::TcpListener::bind((args.host, args.site_port))
         .await
         .with_context(|| format!("cannot bind the site port {}:{}", args.host, args.site_port))?;
+    let web_listener = tokio::net::TcpListener::bind((args.host, args.web_port))
+        .await
+        .with_context(|| format!("cannot bind the web port {}:{}", args.host, args.web_port))?;
     let api_addr = api_listener.local_addr()?;
     let site_addr = site_listener.local_addr()?;
+    let web_addr = web_listener.local_addr()?;
     let site_url = args
         .auth
         .site_url
         .clone()
         .unwrap_or_else(|| format!("http://{site_addr}"));
-    let auth = start_auth(&engine, &args.auth, site_url).await?;
+    let web_origin = format!("http://{web_addr}");
+    let mut auth_args = args.auth.clone();
+    // The web origin proxies auth requests, so its origin is trusted.
+    auth_args.trusted_origins.push(web_origin.clone());
+    let auth = start_auth(&engine, &auth_args, site_url).await?;
     let providers = match &args.auth.auth_config {
         Some(path) => parse_auth_config(
             &std::fs::read_to_string(path)
@@ -289,6 +308,20 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         SiteState { auth: auth.clone() },
         until_stopped(),
     ));
+    let web_state = ferrovex_web::WebState::new(ferrovex_web::WebConfig {
+        api_url: format!("http://{api_addr}"),
+        site_url: format!("http://{site_addr}"),
+        web_origin,
+        auth_cache: ferrovex_ssr::auth::AuthCacheConfig {
+            enabled: args.auth_cache,
+            ttl: Duration::from_secs(args.auth_cache_ttl_secs),
+        },
+    });
+    let web = tokio::spawn(ferrovex_web::serve_web(
+        web_listener,
+        web_state,
+        until_stopped(),
+    ));
     let maintenance = spawn_key_maintenance(
         auth.clone(),
         Duration::from_secs(args.auth.jwks_refresh_secs.max(1)),
@@ -296,8 +329,9 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     Ok(Running {
         api_addr,
         site_addr,
+        web_addr,
         engine,
-        servers: vec![api, site],
+        servers: vec![api, site, web],
         maintenance,
         stop,
     })
@@ -338,6 +372,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("  data:  {}", args.data_dir.display());
     println!("  api:   http://{}", running.api_addr);
     println!("  site:  http://{}", running.site_addr);
+    println!("  web:   http://{}", running.web_addr);
     println!("  dashboard: http://{}/_dashboard", running.api_addr);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

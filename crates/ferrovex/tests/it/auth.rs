@@ -268,6 +268,17 @@ async fn better_auth_routes_answer_like_better_auth() {
     )
     .await;
     assert_eq!(status, 415);
+    let huge = json!({"email": "ann@example.com", "password": "x".repeat(100 * 1024)})
+        .to_string()
+        .into_bytes();
+    let (status, _, _) = send(
+        "POST",
+        &format!("{}/api/auth/sign-in/email", server.site_url),
+        huge,
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(status, 413, "auth bodies are limited to 64 KiB");
     let (status, _, body) = send(
         "GET",
         &format!("{}/api/auth/nope", server.site_url),

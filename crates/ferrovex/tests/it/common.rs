@@ -20,6 +20,8 @@ pub struct Server {
     pub url: String,
     /// `http://127.0.0.1:PORT` of the site origin (auth).
     pub site_url: String,
+    /// `http://127.0.0.1:PORT` of the web origin (demo app).
+    pub web_url: String,
     /// Every stdout line printed so far (URLs, then one line per function execution).
     pub stdout: Arc<Mutex<Vec<String>>>,
     /// Every stderr line printed so far (the tracing log).
@@ -45,6 +47,8 @@ impl Server {
             &port.to_string(),
             "--site-port",
             "0",
+            "--web-port",
+            "0",
             "--data-dir",
         ])
         .arg(data_dir)
@@ -69,7 +73,8 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut url = None;
-        let site_url = loop {
+        let mut site_url = None;
+        let web_url = loop {
             let line = lines
                 .next()
                 .expect("server exited before printing its URLs")
@@ -78,10 +83,14 @@ impl Server {
                 url = Some(rest.trim().to_owned());
             }
             if let Some(rest) = line.trim().strip_prefix("site:") {
+                site_url = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.trim().strip_prefix("web:") {
                 break rest.trim().to_owned();
             }
         };
-        let url = url.expect("api URL before site URL");
+        let url = url.expect("api URL before web URL");
+        let site_url = site_url.expect("site URL before web URL");
         // Keep draining stdout so the child never blocks on a full pipe.
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let sink = stdout.clone();
@@ -94,6 +103,7 @@ impl Server {
             child,
             url,
             site_url,
+            web_url,
             stdout,
             stderr: stderr_lines,
         }

@@ -7,3 +7,4 @@ mod auth;
 mod common;
 mod http;
 mod sync;
+mod web;

@@ -1,0 +1,103 @@
+//! The demo web app (default 127.0.0.1:3000): pages rendered on the server with the SSR
+//! toolkit, their data in the first HTML bytes, then kept live by the browser runtime.
+
+mod pages;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use ferrovex_ssr::auth::{AuthCacheConfig, SsrAuth};
+use ferrovex_ssr::cache::{MemoryCache, TokenCache};
+use ferrovex_ssr::proxy::{ProxyState, proxy_router};
+use ferrovex_ssr::query::ServerQueries;
+use ferrovex_ssr::runtime::{RUNTIME_JS, RUNTIME_PATH};
+
+/// Configuration of the web origin.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Public URL of the API origin (the browser connects to it).
+    pub api_url: String,
+    /// URL of the site origin (token exchange and the auth proxy target).
+    pub site_url: String,
+    /// This origin, as browsers see it (for the proxy's same-origin check).
+    pub web_origin: String,
+    /// The SSR auth token cache.
+    pub auth_cache: AuthCacheConfig,
+}
+
+/// Shared state of the pages.
+#[derive(Clone, Debug)]
+pub struct WebState {
+    pub(crate) config: WebConfig,
+    pub(crate) auth: Arc<SsrAuth>,
+    pub(crate) queries: ServerQueries,
+}
+
+impl WebState {
+    /// State with an in-memory token cache.
+    pub fn new(config: WebConfig) -> WebState {
+        let cache: Arc<dyn TokenCache> = Arc::new(MemoryCache::default());
+        let auth = Arc::new(SsrAuth::new(
+            &config.site_url,
+            config.auth_cache.clone(),
+            Some(cache),
+        ));
+        WebState {
+            queries: ServerQueries::new(&config.api_url),
+            auth,
+            config,
+        }
+    }
+
+    /// The SSR auth (for its exchange counter).
+    pub fn auth(&self) -> &Arc<SsrAuth> {
+        &self.auth
+    }
+}
+
+async fn runtime() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        RUNTIME_JS,
+    )
+}
+
+/// The web origin's router.
+pub fn web_router(state: WebState) -> Router {
+    let proxy = proxy_router(ProxyState::new(
+        &state.config.site_url,
+        &state.config.web_origin,
+        state.auth.clone(),
+    ));
+    Router::new()
+        .route("/", get(pages::chat))
+        .route("/sign-in", get(pages::sign_in))
+        .route("/sign-up", get(pages::sign_up))
+        .route(RUNTIME_PATH, get(runtime))
+        .with_state(state)
+        .merge(proxy)
+}
+
+/// Serves the web origin until `shutdown` resolves.
+pub async fn serve_web(
+    listener: tokio::net::TcpListener,
+    state: WebState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, web_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

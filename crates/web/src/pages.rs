@@ -1,0 +1,225 @@
+//! The demo pages. Each renders its data on the server (the HTML holds it before any script
+//! runs), embeds the payload, and hands over to the browser runtime.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use ferrovex_ssr::auth::RequestAuth;
+use ferrovex_ssr::payload::{Payload, PayloadQuery};
+use ferrovex_ssr::query::{QueryArgs, QueryOptions};
+use ferrovex_ssr::runtime::RUNTIME_PATH;
+use ferrovex_ssr::timing::ServerTiming;
+use serde_json::{Value as Json, json};
+
+use crate::WebState;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+const STYLE: &str = "
+*{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;color:#1d2330;background:#f6f7f9}
+header{display:flex;justify-content:space-between;align-items:center;padding:12px 24px;background:#1d2330;color:#fff}
+header a{color:#cdd8ff;text-decoration:none;margin-left:14px}header .brand{font-weight:700;color:#fff;margin:0}
+.layout{display:flex;max-width:1100px;margin:0 auto;gap:24px;padding:24px}
+aside{width:230px;flex:none;background:#fff;border:1px solid #e2e5ea;border-radius:10px;padding:16px;align-self:flex-start}
+aside h3{margin:0 0 8px;font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:#5b6475}
+main{flex:1;min-width:0}
+.card{background:#fff;border:1px solid #e2e5ea;border-radius:10px;padding:18px}
+ul.messages{list-style:none;margin:0;padding:0;max-height:60vh;overflow:auto}
+ul.messages li{padding:8px 0;border-bottom:1px solid #eef0f3}ul.messages b{color:#2f5bea}
+form.row{display:flex;gap:8px;margin-top:14px}
+input{font:inherit;padding:8px 10px;border:1px solid #c9ced8;border-radius:8px;flex:1}
+button{font:inherit;padding:8px 14px;border:0;border-radius:8px;background:#2f5bea;color:#fff;cursor:pointer}
+button.link{background:none;color:#cdd8ff;padding:0;margin-left:14px}
+.muted{color:#5b6475}.error{color:#c62828}.status{font-size:12px;color:#8a93a3}
+.auth{max-width:380px;margin:60px auto}.auth form{display:flex;flex-direction:column;gap:10px}
+";
+
+fn user_label(user: Option<&Json>) -> String {
+    match user.filter(|u| !u.is_null()) {
+        Some(u) => escape(
+            u["name"]
+                .as_str()
+                .or(u["email"].as_str())
+                .unwrap_or("signed in"),
+        ),
+        None => "Guest".to_owned(),
+    }
+}
+
+fn page(
+    title: &str,
+    auth: &RequestAuth,
+    me: Option<&Json>,
+    body: &str,
+    payload: &Payload,
+    script: &str,
+) -> String {
+    let nav = if auth.user.is_some() {
+        r#"<button class="link" id="sign-out">Sign out</button>"#.to_owned()
+    } else {
+        r#"<a href="/sign-in">Sign in</a><a href="/sign-up">Sign up</a>"#.to_owned()
+    };
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{title} · Ferrovex demo</title><style>{STYLE}</style></head><body>
+<header><a class="brand" href="/">Ferrovex demo</a><nav><span id="header-user">{user}</span>{nav}</nav></header>
+<div class="layout"><aside><h3>Signed in as</h3><div id="sidebar-user">{user}</div><p class="status" id="connection">connecting…</p></aside>
+<main>{body}</main></div>
+{payload}<script src="{RUNTIME_PATH}"></script><script>{script}</script></body></html>"#,
+        title = escape(title),
+        user = user_label(me),
+        payload = payload.script(),
+    )
+}
+
+/// Shared page script: header and sidebar share one `auth:getCurrentUser` subscription.
+const LAYOUT_SCRIPT: &str = r#"
+const label = (u) => (u && (u.name || u.email)) || "Guest";
+Ferrovex.query("auth:getCurrentUser", {}, {}, (u) => { document.getElementById("header-user").textContent = label(u); });
+Ferrovex.query("auth:getCurrentUser", {}, {}, (u) => { document.getElementById("sidebar-user").textContent = label(u); });
+Ferrovex.onConnectionChange((s) => { document.getElementById("connection").textContent = s.connected ? (s.pendingMutations ? `saving ${s.pendingMutations}…` : "live") : "reconnecting…"; });
+const out = document.getElementById("sign-out");
+if (out) out.onclick = async () => { await Ferrovex.signOut(); location.href = "/"; };
+"#;
+
+fn respond(html: String, timing: &ServerTiming) -> Response {
+    let mut resp = Html(html).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&timing.header_value()) {
+        h.insert("server-timing", v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Cookie"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    resp
+}
+
+async fn layout_queries(
+    state: &WebState,
+    headers: &HeaderMap,
+    timing: &mut ServerTiming,
+) -> (RequestAuth, PayloadQuery) {
+    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+    let auth = state.auth.authenticate(cookie, timing).await;
+    let me = state
+        .queries
+        .prepare(
+            "auth:getCurrentUser",
+            QueryArgs::Args(json!({})),
+            QueryOptions::default(),
+            auth.token.as_deref(),
+            timing,
+        )
+        .await;
+    (auth, me)
+}
+
+/// `/`: the live chat on `messages:list` and `messages:send`.
+pub(crate) async fn chat(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let mut timing = ServerTiming::default();
+    let (auth, me) = layout_queries(&state, &headers, &mut timing).await;
+    let messages = state
+        .queries
+        .prepare(
+            "messages:list",
+            QueryArgs::Args(json!({"channel": "general"})),
+            QueryOptions::default(),
+            auth.token.as_deref(),
+            &mut timing,
+        )
+        .await;
+    let items: String = messages
+        .value
+        .as_ref()
+        .and_then(Json::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|m| {
+                    format!(
+                        "<li><b>{}</b> {}</li>",
+                        escape(m["author"].as_str().unwrap_or_default()),
+                        escape(m["body"].as_str().unwrap_or_default())
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = format!(
+        r#"<div class="card"><h2>#general</h2><ul class="messages" id="messages">{items}</ul>
+<form class="row" id="send"><input id="body" placeholder="Say something" maxlength="2000" autocomplete="off" required><button>Send</button></form>
+<p class="error" id="send-error"></p></div>"#
+    );
+    let script = format!(
+        r#"{LAYOUT_SCRIPT}
+const list = document.getElementById("messages");
+Ferrovex.query("messages:list", {{channel: "general"}}, {{}}, (msgs) => {{
+  if (!msgs) return;
+  list.replaceChildren(...msgs.map((m) => {{ const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = m.author; li.append(b, " " + m.body); return li; }}));
+  list.scrollTop = list.scrollHeight;
+}});
+document.getElementById("send").onsubmit = async (e) => {{
+  e.preventDefault();
+  const input = document.getElementById("body");
+  const author = document.getElementById("header-user").textContent;
+  try {{ await Ferrovex.mutation("messages:send", {{channel: "general", author, body: input.value}}); input.value = ""; document.getElementById("send-error").textContent = ""; }}
+  catch (err) {{ document.getElementById("send-error").textContent = err.data && err.data.code === "INVALID_BODY" ? "Messages must be 1 to 2000 characters." : err.message; }}
+}};"#
+    );
+    let me_value = me.value.clone();
+    let payload = Payload {
+        api_url: state.config.api_url.clone(),
+        user: auth.user.clone(),
+        queries: vec![me, messages],
+    };
+    respond(
+        page("Chat", &auth, me_value.as_ref(), &body, &payload, &script),
+        &timing,
+    )
+}
+
+fn auth_page(title: &str, action: &str, fields: &str) -> String {
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{title} · Ferrovex demo</title><style>{STYLE}</style></head><body>
+<header><a class="brand" href="/">Ferrovex demo</a><nav><a href="/sign-in">Sign in</a><a href="/sign-up">Sign up</a></nav></header>
+<div class="auth card"><h2>{title}</h2><form id="auth">{fields}<button>{title}</button><p class="error" id="auth-error"></p></form></div>
+<script src="{RUNTIME_PATH}"></script><script>
+document.getElementById("auth").onsubmit = async (e) => {{
+  e.preventDefault();
+  const v = (id) => (document.getElementById(id) || {{}}).value;
+  try {{ await {action}; location.href = "/"; }}
+  catch (err) {{ document.getElementById("auth-error").textContent = err.message; }}
+}};
+</script></body></html>"#
+    )
+}
+
+/// `/sign-in`.
+pub(crate) async fn sign_in() -> Response {
+    let fields = r#"<input id="email" type="email" placeholder="Email" required><input id="password" type="password" placeholder="Password" required minlength="8">"#;
+    Html(auth_page(
+        "Sign in",
+        r#"Ferrovex.signIn(v("email"), v("password"))"#,
+        fields,
+    ))
+    .into_response()
+}
+
+/// `/sign-up`.
+pub(crate) async fn sign_up() -> Response {
+    let fields = r#"<input id="name" placeholder="Name" required><input id="email" type="email" placeholder="Email" required><input id="password" type="password" placeholder="Password (8+ characters)" required minlength="8">"#;
+    Html(auth_page(
+        "Sign up",
+        r#"Ferrovex.signUp(v("name"), v("email"), v("password"))"#,
+        fields,
+    ))
+    .into_response()
+}
