@@ -128,3 +128,105 @@ describe("demo web app in Chromium", () => {
     await context.close();
   });
 });
+
+async function mutate(path, args) {
+  const r = await fetch(`${urls.api}/api/mutation`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ path, args }) });
+  const body = await r.json();
+  assert.equal(body.status, "success", JSON.stringify(body));
+}
+
+function linesFor(start, path) {
+  return stdout.slice(start).filter((l) => l.startsWith(`Q ${path} `));
+}
+
+describe("query options in Chromium", () => {
+  test("the settings page (subscribe: false) ignores server writes until refresh()", async () => {
+    const start = stdout.length;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${urls.web}/settings`);
+    await page.waitForFunction(() => document.getElementById("connection").textContent === "live");
+    const before = await page.textContent("#motd");
+    const motd = `motd-${Math.random().toString(36).slice(2)}`;
+    await mutate("config:setSettings", { motd });
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await page.textContent("#motd"), before, "no live update without a subscription");
+    await page.click("#refresh");
+    await page.waitForFunction((m) => document.getElementById("motd").textContent === m, motd);
+    // Only HTTP API executions for this query: the SSR one and the refresh.
+    await waitFor(() => linesFor(start, "config:getSettings").length >= 2, "two executions");
+    const lines = linesFor(start, "config:getSettings");
+    assert.ok(lines.every((l) => l.includes("(HTTP API)")), lines.join("\n"));
+    await context.close();
+  });
+
+  test("a query that starts as 'skip' and later gets args receives live updates", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${urls.web}/search`);
+    await page.waitForFunction(() => document.getElementById("connection").textContent === "live");
+    const word = `w${Math.random().toString(36).slice(2)}`;
+    await page.fill("#q", word);
+    await page.click("#search button");
+    await mutate("posts:create", { title: `About ${word}`, body: "created on the server" });
+    await page.waitForFunction((w) => document.getElementById("live").textContent.includes(w), word, { timeout: 10000 });
+    await context.close();
+  });
+
+  test("server: false runs only over the WebSocket; both false is one HTTP fetch from the browser", async () => {
+    let start = stdout.length;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${urls.web}/session`);
+    await page.waitForFunction(() => document.getElementById("session").textContent === "Not signed in");
+    await waitFor(() => linesFor(start, "session:get").length >= 1, "the session:get execution");
+    assert.ok(linesFor(start, "session:get").every((l) => l.includes("(WebSocket)")), linesFor(start, "session:get").join("\n"));
+    start = stdout.length;
+    await page.goto(`${urls.web}/reports`);
+    await page.waitForFunction(() => document.getElementById("report").textContent.includes("messages"));
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = linesFor(start, "reports:get");
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.ok(lines[0].includes("(HTTP API)"), lines[0]);
+    await context.close();
+  });
+});
+
+describe("client tokens in Chromium", () => {
+  test("forced refreshes reuse a fresh token, concurrent requests collapse, sign-out drops the identity", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${urls.web}/sign-up`);
+    await page.fill("#name", "Token User");
+    await page.fill("#email", `t${Math.random().toString(36).slice(2)}@example.com`);
+    await page.fill("#password", "token password 1");
+    await page.click("#auth button");
+    await page.waitForURL(urls.web + "/");
+    await page.waitForFunction(() => document.getElementById("sidebar-user").textContent === "Token User");
+    const counts = await page.evaluate(async () => {
+      const t = Ferrovex.debug.tokens;
+      const first = t.requests;
+      await t.get(false);
+      await t.get(true); // the forced refresh right after confirmation
+      const afterForced = t.requests;
+      t.forget();
+      await Promise.all([t.get(true), t.get(true), t.get(true), t.get(true), t.get(true)]);
+      return { first, afterForced, afterConcurrent: t.requests };
+    });
+    assert.equal(counts.afterForced, counts.first, "a forced refresh within 10 s costs no request");
+    assert.equal(counts.afterConcurrent, counts.afterForced + 1, "five concurrent requests make one");
+    // Sign out: the socket's identity changes before the next result; user data is cleared.
+    const seen = await page.evaluate(async () => {
+      const values = [];
+      Ferrovex.query("auth:getCurrentUser", {}, {}, (u) => values.push(u === undefined ? "cleared" : u === null ? "null" : u.name));
+      await new Promise((r) => setTimeout(r, 300));
+      await Ferrovex.signOut();
+      await new Promise((r) => setTimeout(r, 1000));
+      return values;
+    });
+    const afterSignOut = seen.slice(seen.indexOf("cleared"));
+    assert.ok(seen.includes("Token User") && seen.includes("cleared"), JSON.stringify(seen));
+    assert.deepEqual([...new Set(afterSignOut)], ["cleared", "null"], `no stale user after sign-out: ${JSON.stringify(seen)}`);
+    await context.close();
+  });
+});

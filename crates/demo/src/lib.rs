@@ -6,11 +6,14 @@
 //! - `counter:get` `{name?}`, `counter:increment` `{name?, by?: int64}`
 //! - `demo:echo` `{value}`, `demo:failAfterWrite` `{channel?}`
 //! - `auth:getCurrentUser` `{}`, `teams:listMyTeams` `{}`, `teams:create` `{name}`
+//! - `config:getSettings` `{}`, `config:setSettings` `{theme?, motd?}`, `posts:search` `{q}`,
+//!   `posts:create` `{title, body}`, `session:get` `{}`, `reports:get` `{}`
 
 mod auth;
 mod counter;
 mod demo;
 mod messages;
+mod site;
 mod teams;
 
 use ferrovex_engine::App;
@@ -34,5 +37,6 @@ pub fn app() -> App {
     let app = counter::register(app);
     let app = auth::register(app);
     let app = teams::register(app);
+    let app = site::register(app);
     demo::register(app)
 }

@@ -84,6 +84,11 @@ pub fn web_router(state: WebState) -> Router {
     ));
     Router::new()
         .route("/", get(pages::chat))
+        .route("/teams", get(pages::teams))
+        .route("/settings", get(pages::settings))
+        .route("/search", get(pages::search))
+        .route("/session", get(pages::session))
+        .route("/reports", get(pages::reports))
         .route("/sign-in", get(pages::sign_in))
         .route("/sign-up", get(pages::sign_up))
         .route(RUNTIME_PATH, get(runtime))

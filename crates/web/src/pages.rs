@@ -37,6 +37,7 @@ input{font:inherit;padding:8px 10px;border:1px solid #c9ced8;border-radius:8px;f
 button{font:inherit;padding:8px 14px;border:0;border-radius:8px;background:#2f5bea;color:#fff;cursor:pointer}
 button.link{background:none;color:#cdd8ff;padding:0;margin-left:14px}
 .muted{color:#5b6475}.error{color:#c62828}.status{font-size:12px;color:#8a93a3}
+.who{margin-left:18px;font-weight:600}h3{margin:16px 0 6px;font-size:14px;color:#5b6475}
 .auth{max-width:380px;margin:60px auto}.auth form{display:flex;flex-direction:column;gap:10px}
 ";
 
@@ -68,7 +69,8 @@ fn page(
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{title} · Ferrovex demo</title><style>{STYLE}</style></head><body>
-<header><a class="brand" href="/">Ferrovex demo</a><nav><span id="header-user">{user}</span>{nav}</nav></header>
+<header><a class="brand" href="/">Ferrovex demo</a><nav><a href="/">Chat</a><a href="/teams">Teams</a><a href="/settings">Settings</a><a href="/search">Search</a><a href="/session">Session</a><a href="/reports">Reports</a>
+<span id="header-user" class="who">{user}</span>{nav}</nav></header>
 <div class="layout"><aside><h3>Signed in as</h3><div id="sidebar-user">{user}</div><p class="status" id="connection">connecting…</p></aside>
 <main>{body}</main></div>
 {payload}<script src="{RUNTIME_PATH}"></script><script>{script}</script></body></html>"#,
@@ -222,4 +224,199 @@ pub(crate) async fn sign_up() -> Response {
         fields,
     ))
     .into_response()
+}
+
+/// Renders a page with the layout's queries plus `queries`, and the page's body and script.
+async fn render(
+    state: &WebState,
+    headers: &HeaderMap,
+    title: &str,
+    queries: Vec<(&str, QueryArgs, QueryOptions)>,
+    body: impl FnOnce(&[PayloadQuery]) -> String,
+    script: &str,
+) -> Response {
+    let mut timing = ServerTiming::default();
+    let (auth, me) = layout_queries(state, headers, &mut timing).await;
+    let mut prepared = Vec::new();
+    for (path, args, options) in queries {
+        prepared.push(
+            state
+                .queries
+                .prepare(path, args, options, auth.token.as_deref(), &mut timing)
+                .await,
+        );
+    }
+    let html_body = body(&prepared);
+    let me_value = me.value.clone();
+    let mut all = vec![me];
+    all.extend(prepared);
+    let payload = Payload {
+        api_url: state.config.api_url.clone(),
+        user: auth.user.clone(),
+        queries: all,
+    };
+    respond(
+        page(
+            title,
+            &auth,
+            me_value.as_ref(),
+            &html_body,
+            &payload,
+            &format!("{LAYOUT_SCRIPT}\n{script}"),
+        ),
+        &timing,
+    )
+}
+
+fn error_text(q: &PayloadQuery) -> String {
+    q.error
+        .as_ref()
+        .map(|e| match e["data"]["code"].as_str() {
+            Some("UNAUTHENTICATED") => "Sign in to see your teams.".to_owned(),
+            _ => e["message"].as_str().unwrap_or("Error").to_owned(),
+        })
+        .map(|m| escape(&m))
+        .unwrap_or_default()
+}
+
+const ERROR_TEXT_JS: &str = r#"const errorText = (e) => e && e.data && e.data.code === "UNAUTHENTICATED" ? "Sign in to see your teams." : (e ? e.message : "");"#;
+
+/// `/teams`: `teams:listMyTeams` (live) and `teams:create`.
+pub(crate) async fn teams(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let script = format!(
+        r#"{ERROR_TEXT_JS}
+const list = document.getElementById("teams"), err = document.getElementById("teams-error");
+Ferrovex.query("teams:listMyTeams", {{}}, {{}}, (teams, e) => {{
+  err.textContent = errorText(e);
+  list.replaceChildren(...(teams || []).map((t) => {{ const li = document.createElement("li"); li.textContent = t.name; return li; }}));
+}});
+document.getElementById("create").onsubmit = async (ev) => {{
+  ev.preventDefault();
+  const input = document.getElementById("team-name");
+  try {{ await Ferrovex.mutation("teams:create", {{name: input.value}}); input.value = ""; }} catch (e) {{ err.textContent = errorText(e); }}
+}};"#
+    );
+    render(
+        &state,
+        &headers,
+        "Teams",
+        vec![("teams:listMyTeams", QueryArgs::Args(json!({})), QueryOptions::default())],
+        |q| {
+            let items: String = q[0]
+                .value
+                .as_ref()
+                .and_then(Json::as_array)
+                .map(|l| l.iter().map(|t| format!("<li>{}</li>", escape(t["name"].as_str().unwrap_or_default()))).collect())
+                .unwrap_or_default();
+            format!(
+                r#"<div class="card"><h2>My teams</h2><ul class="messages" id="teams">{items}</ul><p class="error" id="teams-error">{}</p>
+<form class="row" id="create"><input id="team-name" placeholder="New team name" required maxlength="64"><button>Create</button></form></div>"#,
+                error_text(&q[0])
+            )
+        },
+        &script,
+    )
+    .await
+}
+
+/// `/settings`: `config:getSettings` with `subscribe: false` (changes show after refresh).
+pub(crate) async fn settings(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let script = r#"
+const show = (s) => { if (s) { document.getElementById("theme").textContent = s.theme; document.getElementById("motd").textContent = s.motd; } };
+const settings = Ferrovex.query("config:getSettings", {}, {subscribe: false}, show);
+document.getElementById("refresh").onclick = () => settings.refresh();
+document.getElementById("save").onsubmit = async (e) => {
+  e.preventDefault();
+  await Ferrovex.mutation("config:setSettings", {motd: document.getElementById("new-motd").value});
+  document.getElementById("saved").textContent = "Saved. Press Refresh to see it.";
+};"#;
+    render(
+        &state,
+        &headers,
+        "Settings",
+        vec![("config:getSettings", QueryArgs::Args(json!({})), QueryOptions { server: true, subscribe: false })],
+        |q| {
+            let v = q[0].value.clone().unwrap_or(Json::Null);
+            format!(
+                r#"<div class="card"><h2>Settings</h2><p class="muted">Fetched once (no subscription): use Refresh to see changes.</p>
+<p>Theme: <b id="theme">{}</b></p><p>Message of the day: <b id="motd">{}</b></p><button id="refresh">Refresh</button>
+<form class="row" id="save"><input id="new-motd" placeholder="New message of the day" required maxlength="280"><button>Save</button></form><p class="muted" id="saved"></p></div>"#,
+                escape(v["theme"].as_str().unwrap_or_default()),
+                escape(v["motd"].as_str().unwrap_or_default())
+            )
+        },
+        script,
+    )
+    .await
+}
+
+/// `/search`: `posts:search` stays `'skip'` until there is a query; results are fetched with
+/// `subscribe: false` and a manual refresh, while a live panel (also `'skip'` first) follows
+/// the same search over the WebSocket.
+pub(crate) async fn search(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let script = r#"
+const render = (id) => (posts) => document.getElementById(id).replaceChildren(...(posts || []).map((p) => { const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = p.title; li.append(b, " " + p.body); return li; }));
+const results = Ferrovex.query("posts:search", "skip", {subscribe: false}, render("results"));
+const live = Ferrovex.query("posts:search", "skip", {}, render("live"));
+document.getElementById("search").onsubmit = async (e) => {
+  e.preventDefault();
+  const q = document.getElementById("q").value.trim();
+  const args = q ? {q} : "skip";
+  // Setting the arguments fetches once (results) and subscribes (live).
+  results.setArgs(args); live.setArgs(args);
+};
+document.getElementById("post").onsubmit = async (e) => {
+  e.preventDefault();
+  await Ferrovex.mutation("posts:create", {title: document.getElementById("title").value, body: document.getElementById("body").value});
+  document.getElementById("title").value = ""; document.getElementById("body").value = "";
+};"#;
+    render(
+        &state,
+        &headers,
+        "Search",
+        vec![("posts:search", QueryArgs::Skip, QueryOptions { server: true, subscribe: false })],
+        |_| {
+            r#"<div class="card"><h2>Search posts</h2><form class="row" id="search"><input id="q" placeholder="Search" maxlength="100"><button>Search</button></form>
+<h3>Results (fetched on demand)</h3><ul class="messages" id="results"></ul><h3>Live</h3><ul class="messages" id="live"></ul>
+<h3>New post</h3><form class="row" id="post"><input id="title" placeholder="Title" required maxlength="280"><input id="body" placeholder="Text" required maxlength="280"><button>Post</button></form></div>"#
+                .to_owned()
+        },
+        script,
+    )
+    .await
+}
+
+/// `/session`: `session:get` with `server: false` (client only, over the WebSocket).
+pub(crate) async fn session(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let script = r#"
+Ferrovex.query("session:get", {}, {server: false}, (s) => {
+  document.getElementById("session").textContent = !s ? "…" : s.signedIn ? `Signed in as ${s.subject} (session ${s.sessionId}), token valid until ${new Date(Number(s.expiresAt) * 1000).toLocaleTimeString()}` : "Not signed in";
+});"#;
+    render(
+        &state,
+        &headers,
+        "Session",
+        vec![("session:get", QueryArgs::Args(json!({})), QueryOptions { server: false, subscribe: true })],
+        |_| r#"<div class="card"><h2>Session</h2><p class="muted">Loaded in the browser only (server: false).</p><p id="session">Loading…</p></div>"#.to_owned(),
+        script,
+    )
+    .await
+}
+
+/// `/reports`: `reports:get` with `server: false, subscribe: false` (one client HTTP fetch).
+pub(crate) async fn reports(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let script = r#"
+const report = Ferrovex.query("reports:get", {}, {server: false, subscribe: false}, (r) => {
+  if (r) document.getElementById("report").textContent = `${r.messages} messages · ${r.posts} posts · ${r.teams} teams`;
+});
+document.getElementById("refresh").onclick = () => report.refresh();"#;
+    render(
+        &state,
+        &headers,
+        "Reports",
+        vec![("reports:get", QueryArgs::Args(json!({})), QueryOptions { server: false, subscribe: false })],
+        |_| r#"<div class="card"><h2>Reports</h2><p class="muted">One fetch from the browser (server: false, subscribe: false).</p><p id="report">Loading…</p><button id="refresh">Refresh</button></div>"#.to_owned(),
+        script,
+    )
+    .await
 }

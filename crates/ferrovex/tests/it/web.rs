@@ -105,5 +105,5 @@ async fn browser_suite_passes_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{report}");
-    assert!(report.contains("pass 4"), "{report}");
+    assert!(report.contains("pass 8"), "{report}");
 }
