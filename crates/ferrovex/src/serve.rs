@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Longest life of a cached token, seconds (also cut at the token's expiry minus 30 s).
     #[arg(long, env = "FERROVEX_AUTH_CACHE_TTL_SECS", default_value_t = 900)]
     pub auth_cache_ttl_secs: u64,
+    /// Redis URL for a token cache shared by several web instances (with `--auth-cache true`),
+    /// e.g. `redis://127.0.0.1:6379`; revocations reach every instance through pub/sub.
+    #[arg(long, env = "FERROVEX_REDIS_URL")]
+    pub redis_url: Option<String>,
     /// Address to bind.
     #[arg(long, env = "FERROVEX_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
@@ -308,7 +312,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         SiteState { auth: auth.clone() },
         until_stopped(),
     ));
-    let web_state = ferrovex_web::WebState::new(ferrovex_web::WebConfig {
+    let web_state = ferrovex_web::WebState::start(ferrovex_web::WebConfig {
         api_url: format!("http://{api_addr}"),
         site_url: format!("http://{site_addr}"),
         web_origin,
@@ -316,7 +320,10 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
             enabled: args.auth_cache,
             ttl: Duration::from_secs(args.auth_cache_ttl_secs),
         },
-    });
+        redis_url: args.redis_url.clone(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
     let web = tokio::spawn(ferrovex_web::serve_web(
         web_listener,
         web_state,

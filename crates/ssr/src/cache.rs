@@ -47,6 +47,13 @@ pub struct MemoryCache {
     entries: Mutex<HashMap<String, CachedToken>>,
 }
 
+impl MemoryCache {
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.entries.lock().clear();
+    }
+}
+
 impl TokenCache for MemoryCache {
     fn get<'a>(&'a self, key: &'a str, now_ms: u64) -> BoxFut<'a, Option<CachedToken>> {
         Box::pin(async move {

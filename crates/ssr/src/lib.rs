@@ -15,6 +15,7 @@ mod http;
 pub mod payload;
 pub mod proxy;
 pub mod query;
+pub mod redis_cache;
 pub mod runtime;
 pub mod timing;
 

@@ -27,6 +27,8 @@ pub struct WebConfig {
     pub web_origin: String,
     /// The SSR auth token cache.
     pub auth_cache: AuthCacheConfig,
+    /// Share the token cache through Redis (and fan out revocations) instead of memory.
+    pub redis_url: Option<String>,
 }
 
 /// Shared state of the pages.
@@ -38,19 +40,26 @@ pub struct WebState {
 }
 
 impl WebState {
-    /// State with an in-memory token cache.
-    pub fn new(config: WebConfig) -> WebState {
-        let cache: Arc<dyn TokenCache> = Arc::new(MemoryCache::default());
+    /// State with the configured token cache (memory, or Redis when `redis_url` is set).
+    pub async fn start(config: WebConfig) -> Result<WebState, String> {
+        let cache: Arc<dyn TokenCache> = match (&config.redis_url, config.auth_cache.enabled) {
+            (Some(url), true) => Arc::new(
+                ferrovex_ssr::redis_cache::RedisCache::connect(url)
+                    .await
+                    .map_err(|e| format!("cannot connect to Redis for the auth cache: {e}"))?,
+            ),
+            _ => Arc::new(MemoryCache::default()),
+        };
         let auth = Arc::new(SsrAuth::new(
             &config.site_url,
             config.auth_cache.clone(),
             Some(cache),
         ));
-        WebState {
+        Ok(WebState {
             queries: ServerQueries::new(&config.api_url),
             auth,
             config,
-        }
+        })
     }
 
     /// The SSR auth (for its exchange counter).

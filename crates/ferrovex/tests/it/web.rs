@@ -107,3 +107,187 @@ async fn browser_suite_passes_in_headless_chromium() {
     assert!(out.status.success(), "browser tests failed:\n{report}");
     assert!(report.contains("pass 8"), "{report}");
 }
+
+/// A throwaway Redis server on a free port.
+struct Redis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/test installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn page_timing(web: &str, cookie: &str) -> (String, String) {
+    let (status, headers, body) =
+        send("GET", &format!("{web}/"), vec![], &[("cookie", cookie)]).await;
+    assert_eq!(status, 200);
+    (
+        headers["server-timing"].to_str().unwrap().to_owned(),
+        String::from_utf8(body).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_auth_cache_is_shared_revoked_everywhere_bounded_by_exp_and_optional() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--auth-cache",
+        "true",
+        "--redis-url",
+        redis.url.as_str(),
+        "--auth-secret",
+        "shared-secret-abcdefghijklmnopqrstuvwxyz",
+        "--jwt-lifetime-secs",
+        "34",
+        "--site-url",
+        "http://auth.test",
+    ];
+    let a = Server::start_with(dir.path(), 0, &args, &[]);
+    let b = Server::start_with(dir.path(), 0, &args, &[]);
+    let signup =
+        json!({"name": "Cached", "email": "cached@example.com", "password": "cached password"})
+            .to_string();
+    let (status, headers, _) = send(
+        "POST",
+        &format!("{}/api/auth/sign-up/email", a.web_url),
+        signup.into_bytes(),
+        &[("content-type", "application/json"), ("origin", &a.web_url)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cookie = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("better-auth.session_token="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A misses and exchanges; B then hits the shared entry and makes no exchange.
+    let (timing, _) = page_timing(&a.web_url, &cookie).await;
+    assert!(
+        timing.contains("auth_cache;")
+            && timing.contains("desc=\"miss\"")
+            && timing.contains("auth_exchange"),
+        "{timing}"
+    );
+    let (timing, html) = page_timing(&b.web_url, &cookie).await;
+    assert!(
+        timing.contains("desc=\"hit\"") && !timing.contains("auth_exchange"),
+        "B uses A's cached token: {timing}"
+    );
+    assert!(html.contains(">Cached<"));
+
+    // Sign-out through A's proxy: B stops using the cached token at once.
+    let (status, _, _) = send(
+        "POST",
+        &format!("{}/api/auth/sign-out", a.web_url),
+        b"{}".to_vec(),
+        &[
+            ("content-type", "application/json"),
+            ("origin", &a.web_url),
+            ("cookie", &cookie),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (timing, html) = page_timing(&b.web_url, &cookie).await;
+    assert!(
+        timing.contains("desc=\"miss\""),
+        "the revoked entry is gone on B: {timing}"
+    );
+    assert!(
+        html.contains(">Guest<"),
+        "and the revoked session renders anonymously"
+    );
+
+    // No token outlives its exp: a 34 s token minus the 30 s margin is cached for at most 4 s.
+    let signin = json!({"email": "cached@example.com", "password": "cached password"}).to_string();
+    let (_, headers, _) = send(
+        "POST",
+        &format!("{}/api/auth/sign-in/email", a.web_url),
+        signin.into_bytes(),
+        &[("content-type", "application/json"), ("origin", &a.web_url)],
+    )
+    .await;
+    let cookie = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("better-auth.session_token="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    page_timing(&a.web_url, &cookie).await;
+    let (timing, _) = page_timing(&b.web_url, &cookie).await;
+    assert!(timing.contains("desc=\"hit\""), "{timing}");
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let (timing, _) = page_timing(&b.web_url, &cookie).await;
+    assert!(
+        timing.contains("desc=\"miss\"") && timing.contains("auth_exchange"),
+        "expired entries are not served: {timing}"
+    );
+
+    // Redis down: pages still render through the exchange, and the log says so.
+    drop(redis);
+    let (timing, html) = page_timing(&a.web_url, &cookie).await;
+    assert!(
+        timing.contains("auth_exchange") && html.contains(">Cached<"),
+        "{timing}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logged = a
+        .stderr
+        .lock()
+        .iter()
+        .any(|l| l.contains("falling back to the token exchange"));
+    assert!(logged, "the fallback is logged");
+    a.interrupt();
+    b.interrupt();
+}
