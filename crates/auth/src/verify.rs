@@ -112,8 +112,14 @@ struct Remote {
     cache: tokio::sync::Mutex<Cached>,
 }
 
+/// Verified tokens remembered (by their exact bytes) until they expire.
+const MAX_VERIFIED: usize = 10_000;
+
 /// Verifies tokens against every configured provider.
 pub struct Verifier {
+    /// Tokens already verified: the same bytes verify the same way until `exp`, so SSR pages
+    /// that send the same token for several queries pay one signature check.
+    verified: parking_lot::Mutex<std::collections::HashMap<String, Identity>>,
     builtin: Option<Arc<AuthService>>,
     remotes: Vec<Remote>,
     http: Client<HttpConnector, Full<Bytes>>,
@@ -161,6 +167,7 @@ impl Verifier {
     /// A verifier with the built-in provider (if any) and remote providers.
     pub fn new(builtin: Option<Arc<AuthService>>, providers: Vec<ProviderConfig>) -> Verifier {
         Verifier {
+            verified: parking_lot::Mutex::new(std::collections::HashMap::new()),
             builtin,
             remotes: providers
                 .into_iter()
@@ -251,6 +258,25 @@ impl Verifier {
 
     /// Verifies a token and returns the caller's identity.
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = now_ms() / 1000;
+        if let Some(identity) = self.verified.lock().get(token)
+            && !identity.expired(now)
+        {
+            return Ok(identity.clone());
+        }
+        let identity = self.verify_uncached(token).await?;
+        let mut verified = self.verified.lock();
+        if verified.len() >= MAX_VERIFIED {
+            verified.retain(|_, i| !i.expired(now));
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), identity.clone());
+        Ok(identity)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Identity, AuthError> {
         let decoded = jwt::decode(token)?;
         let iss = decoded
             .claims

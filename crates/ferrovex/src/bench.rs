@@ -28,6 +28,8 @@ pub enum Suite {
     Sync,
     /// Auth: the Convex token and get-session routes (and a peer, with `--peer-url`).
     Auth,
+    /// Web origin: SSR page time to first byte with the auth cache off, in memory, in Redis.
+    Web,
 }
 
 /// Flags of `ferrovex bench`.
@@ -372,6 +374,12 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             );
             running.stop().await?;
         }
+    }
+    if matches!(args.suite, Suite::All | Suite::Web) {
+        rows.extend(
+            crate::bench_web::web_rows(args.auth_requests, args.duration_secs, args.connections)
+                .await?,
+        );
     }
     if matches!(args.suite, Suite::All | Suite::Sync) {
         rows.extend(crate::bench_sync::sync_rows(args.sync_writes, args.duration_secs).await?);

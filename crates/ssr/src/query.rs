@@ -100,6 +100,26 @@ impl ServerQueries {
         })
     }
 
+    /// Prepares several queries at once (they run concurrently); timings are recorded per query.
+    pub async fn prepare_all(
+        &self,
+        queries: Vec<(&str, QueryArgs, QueryOptions)>,
+        token: Option<&str>,
+        timing: &mut ServerTiming,
+    ) -> Vec<PayloadQuery> {
+        let runs = queries.into_iter().map(|(path, args, options)| async move {
+            let mut own = ServerTiming::default();
+            let q = self.prepare(path, args, options, token, &mut own).await;
+            (q, own)
+        });
+        let mut out = Vec::new();
+        for (q, own) in futures_util::future::join_all(runs).await {
+            timing.merge(own);
+            out.push(q);
+        }
+        out
+    }
+
     /// Prepares a query for the page: runs it now when `server` is on and it is not skipped
     /// (timed as `q_<path>`), and describes it for the browser runtime.
     pub async fn prepare(

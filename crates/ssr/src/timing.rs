@@ -31,6 +31,11 @@ impl ServerTiming {
         ));
     }
 
+    /// Appends another collection's entries.
+    pub fn merge(&mut self, other: ServerTiming) {
+        self.entries.extend(other.entries);
+    }
+
     /// Times a future.
     pub async fn time<T>(
         &mut self,

@@ -104,87 +104,53 @@ fn respond(html: String, timing: &ServerTiming) -> Response {
     resp
 }
 
-async fn layout_queries(
-    state: &WebState,
-    headers: &HeaderMap,
-    timing: &mut ServerTiming,
-) -> (RequestAuth, PayloadQuery) {
-    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
-    let auth = state.auth.authenticate(cookie, timing).await;
-    let me = state
-        .queries
-        .prepare(
-            "auth:getCurrentUser",
-            QueryArgs::Args(json!({})),
-            QueryOptions::default(),
-            auth.token.as_deref(),
-            timing,
-        )
-        .await;
-    (auth, me)
-}
-
 /// `/`: the live chat on `messages:list` and `messages:send`.
 pub(crate) async fn chat(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let mut timing = ServerTiming::default();
-    let (auth, me) = layout_queries(&state, &headers, &mut timing).await;
-    let messages = state
-        .queries
-        .prepare(
-            "messages:list",
-            QueryArgs::Args(json!({"channel": "general"})),
-            QueryOptions::default(),
-            auth.token.as_deref(),
-            &mut timing,
-        )
-        .await;
-    let items: String = messages
-        .value
-        .as_ref()
-        .and_then(Json::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|m| {
-                    format!(
-                        "<li><b>{}</b> {}</li>",
-                        escape(m["author"].as_str().unwrap_or_default()),
-                        escape(m["body"].as_str().unwrap_or_default())
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let body = format!(
-        r#"<div class="card"><h2>#general</h2><ul class="messages" id="messages">{items}</ul>
-<form class="row" id="send"><input id="body" placeholder="Say something" maxlength="2000" autocomplete="off" required><button>Send</button></form>
-<p class="error" id="send-error"></p></div>"#
-    );
-    let script = format!(
-        r#"{LAYOUT_SCRIPT}
+    let script = r#"
 const list = document.getElementById("messages");
-Ferrovex.query("messages:list", {{channel: "general"}}, {{}}, (msgs) => {{
+Ferrovex.query("messages:list", {channel: "general"}, {}, (msgs) => {
   if (!msgs) return;
-  list.replaceChildren(...msgs.map((m) => {{ const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = m.author; li.append(b, " " + m.body); return li; }}));
+  list.replaceChildren(...msgs.map((m) => { const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = m.author; li.append(b, " " + m.body); return li; }));
   list.scrollTop = list.scrollHeight;
-}});
-document.getElementById("send").onsubmit = async (e) => {{
+});
+document.getElementById("send").onsubmit = async (e) => {
   e.preventDefault();
   const input = document.getElementById("body");
   const author = document.getElementById("header-user").textContent;
-  try {{ await Ferrovex.mutation("messages:send", {{channel: "general", author, body: input.value}}); input.value = ""; document.getElementById("send-error").textContent = ""; }}
-  catch (err) {{ document.getElementById("send-error").textContent = err.data && err.data.code === "INVALID_BODY" ? "Messages must be 1 to 2000 characters." : err.message; }}
-}};"#
-    );
-    let me_value = me.value.clone();
-    let payload = Payload {
-        api_url: state.config.api_url.clone(),
-        user: auth.user.clone(),
-        queries: vec![me, messages],
-    };
-    respond(
-        page("Chat", &auth, me_value.as_ref(), &body, &payload, &script),
-        &timing,
+  try { await Ferrovex.mutation("messages:send", {channel: "general", author, body: input.value}); input.value = ""; document.getElementById("send-error").textContent = ""; }
+  catch (err) { document.getElementById("send-error").textContent = err.data && err.data.code === "INVALID_BODY" ? "Messages must be 1 to 2000 characters." : err.message; }
+};"#;
+    render(
+        &state,
+        &headers,
+        "Chat",
+        vec![("messages:list", QueryArgs::Args(json!({"channel": "general"})), QueryOptions::default())],
+        |q| {
+            let items: String = q[0]
+                .value
+                .as_ref()
+                .and_then(Json::as_array)
+                .map(|list| {
+                    list.iter()
+                        .map(|m| {
+                            format!(
+                                "<li><b>{}</b> {}</li>",
+                                escape(m["author"].as_str().unwrap_or_default()),
+                                escape(m["body"].as_str().unwrap_or_default())
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                r#"<div class="card"><h2>#general</h2><ul class="messages" id="messages">{items}</ul>
+<form class="row" id="send"><input id="body" placeholder="Say something" maxlength="2000" autocomplete="off" required><button>Send</button></form>
+<p class="error" id="send-error"></p></div>"#
+            )
+        },
+        script,
     )
+    .await
 }
 
 fn auth_page(title: &str, action: &str, fields: &str) -> String {
@@ -236,16 +202,20 @@ async fn render(
     script: &str,
 ) -> Response {
     let mut timing = ServerTiming::default();
-    let (auth, me) = layout_queries(state, headers, &mut timing).await;
-    let mut prepared = Vec::new();
-    for (path, args, options) in queries {
-        prepared.push(
-            state
-                .queries
-                .prepare(path, args, options, auth.token.as_deref(), &mut timing)
-                .await,
-        );
-    }
+    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+    let auth = state.auth.authenticate(cookie, &mut timing).await;
+    // The layout's query and the page's queries run concurrently.
+    let mut all = vec![(
+        "auth:getCurrentUser",
+        QueryArgs::Args(json!({})),
+        QueryOptions::default(),
+    )];
+    all.extend(queries);
+    let mut prepared = state
+        .queries
+        .prepare_all(all, auth.token.as_deref(), &mut timing)
+        .await;
+    let me = prepared.remove(0);
     let html_body = body(&prepared);
     let me_value = me.value.clone();
     let mut all = vec![me];
