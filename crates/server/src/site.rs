@@ -333,6 +333,23 @@ fn session_cookies(
     cookies
 }
 
+/// The re-set session cookie after a sliding refresh (not for Bearer callers).
+fn refreshed_session_cookie(
+    auth: &AuthService,
+    info: &SessionInfo,
+    bearer: bool,
+) -> Option<String> {
+    let secure = auth.config().secure_cookies();
+    (info.refreshed && !bearer).then(|| {
+        cookie::set_cookie(
+            &cookie_name(SESSION_TOKEN, secure),
+            &auth.signer().sign(&info.session.token),
+            Some(auth.config().session_expires_in.as_secs()),
+            secure,
+        )
+    })
+}
+
 fn expired_cookies(auth: &AuthService) -> Vec<String> {
     let secure = auth.config().secure_cookies();
     [SESSION_TOKEN, SESSION_DATA, DONT_REMEMBER, CONVEX_JWT]
@@ -456,14 +473,7 @@ async fn get_session(
     let jwt = auth.token(&info).await.ok();
     let mut cookies = Vec::new();
     let secure = auth.config().secure_cookies();
-    if info.refreshed && !bearer {
-        cookies.push(cookie::set_cookie(
-            &cookie_name(SESSION_TOKEN, secure),
-            &auth.signer().sign(&info.session.token),
-            Some(auth.config().session_expires_in.as_secs()),
-            secure,
-        ));
-    }
+    cookies.extend(refreshed_session_cookie(auth, &info, bearer));
     if let Some(jwt) = &jwt {
         cookies.push(cookie::set_cookie(
             &cookie_name(CONVEX_JWT, secure),
@@ -514,14 +524,7 @@ async fn convex_token(
         Some(auth.config().jwt_lifetime.as_secs()),
         secure,
     )];
-    if info.refreshed && !bearer {
-        cookies.push(cookie::set_cookie(
-            &cookie_name(SESSION_TOKEN, secure),
-            &auth.signer().sign(&info.session.token),
-            Some(auth.config().session_expires_in.as_secs()),
-            secure,
-        ));
-    }
+    cookies.extend(refreshed_session_cookie(auth, &info, bearer));
     Ok(no_store(with_cookies(json!({"token": jwt}), cookies)))
 }
 

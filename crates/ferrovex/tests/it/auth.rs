@@ -1009,26 +1009,7 @@ async fn keys_move_both_ways_between_better_auth_and_ferrovex() {
 /// `tests/compat/auth_client.test.mjs` (it starts its own server from this binary).
 #[tokio::test]
 async fn official_better_auth_client_suite_passes() {
-    let compat = crate::common::compat_dir();
-    assert!(
-        compat.join("node_modules/better-auth").is_dir(),
-        "npm packages for the official clients are missing in {}; run scripts/test, which installs them",
-        compat.display()
-    );
-    let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "auth_client.test.mjs"])
-        .current_dir(&compat)
-        .env("FERROVEX_BIN", env!("CARGO_BIN_EXE_ferrovex"))
-        .output()
-        .await
-        .expect("run node");
-    let report = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "node auth tests failed:\n{report}");
-    assert!(report.contains("pass 9"), "{report}");
+    crate::common::run_node_suite("auth_client.test.mjs", "better-auth", &[], 9).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

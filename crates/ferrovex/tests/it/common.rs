@@ -196,3 +196,29 @@ pub fn port_of(url: &str) -> u16 {
 pub fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat")
 }
+
+/// Runs one `node --test` file of `tests/compat` with `env`, requiring `package` to be
+/// installed (scripts/test installs it), success, and `pass <expected>` in the report.
+pub async fn run_node_suite(file: &str, package: &str, env: &[(&str, &str)], expected: usize) {
+    let compat = compat_dir();
+    assert!(
+        compat.join("node_modules").join(package).is_dir(),
+        "npm package {package} is missing in {}; run scripts/test, which installs it",
+        compat.display()
+    );
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", file])
+        .current_dir(&compat)
+        .env("FERROVEX_BIN", env!("CARGO_BIN_EXE_ferrovex"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("run node");
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{file} failed:\n{report}");
+    assert!(report.contains(&format!("pass {expected}")), "{report}");
+}

@@ -2,13 +2,12 @@
 //! HTTP, with the CLI, and with the official npm `convex` HTTP client.
 
 use std::process::Command;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value as Json, json};
 
-use crate::common::{Server, call, client, compat_dir, post, send};
+use crate::common::{Server, call, client, post, send};
 
 async fn list(server: &Server, channel: &str) -> Vec<Json> {
     let reply = call(
@@ -286,28 +285,14 @@ async fn browser_callers_get_cors_preflight_answers() {
 
 #[tokio::test]
 async fn official_convex_http_client_works_unchanged() {
-    let compat = compat_dir();
-    assert!(
-        compat.join("node_modules/convex").is_dir(),
-        "npm packages for the official clients are missing in {}; run scripts/test, which installs them",
-        compat.display()
-    );
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "http_client.test.mjs"])
-        .current_dir(&compat)
-        .env("CONVEX_URL", &server.url)
-        .output()
-        .await
-        .expect("run node");
-    let report = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "node compat tests failed:\n{report}");
-    assert!(report.contains("pass"), "{report}");
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    crate::common::run_node_suite(
+        "http_client.test.mjs",
+        "convex",
+        &[("CONVEX_URL", &server.url)],
+        70,
+    )
+    .await;
     server.interrupt();
 }

@@ -615,24 +615,5 @@ async fn official_rust_client_subscribes_mutates_and_survives_a_restart() {
 /// own servers from this binary so that it can restart them.
 #[tokio::test]
 async fn official_convex_js_client_sync_suite_passes() {
-    let compat = crate::common::compat_dir();
-    assert!(
-        compat.join("node_modules/convex").is_dir(),
-        "npm packages for the official clients are missing in {}; run scripts/test, which installs them",
-        compat.display()
-    );
-    let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "sync_client.test.mjs"])
-        .current_dir(&compat)
-        .env("FERROVEX_BIN", env!("CARGO_BIN_EXE_ferrovex"))
-        .output()
-        .await
-        .expect("run node");
-    let report = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "node sync tests failed:\n{report}");
-    assert!(report.contains("pass 12"), "{report}");
+    crate::common::run_node_suite("sync_client.test.mjs", "convex", &[], 12).await;
 }
