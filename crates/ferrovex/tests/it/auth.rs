@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json, json};
 use sha2::Sha256;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Server, send};
+use crate::common::{Server, cookie_of, send};
 
 const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 const PASSWORD: &str = "correct horse battery staple";
@@ -37,15 +37,6 @@ async fn site(
         send(method, &format!("{}{path}", server.site_url), bytes, &all).await;
     let json = serde_json::from_slice(&body).unwrap_or(Json::Null);
     (status, headers, json)
-}
-
-fn cookie_of(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
 }
 
 /// Signs up and returns the session cookie pair (`better-auth.session_token=...`).

@@ -222,3 +222,13 @@ pub async fn run_node_suite(file: &str, package: &str, env: &[(&str, &str)], exp
     assert!(out.status.success(), "{file} failed:\n{report}");
     assert!(report.contains(&format!("pass {expected}")), "{report}");
 }
+
+/// The `name=value` pair of cookie `name` in a response's `Set-Cookie` headers.
+pub fn cookie_of(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+}

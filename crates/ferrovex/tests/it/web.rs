@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::common::{Server, send};
+use crate::common::{Server, cookie_of, send};
 
 #[tokio::test]
 async fn pages_carry_server_timing_vary_and_no_store_and_the_proxy_checks_origins() {
@@ -63,14 +63,7 @@ async fn pages_carry_server_timing_vary_and_no_store_and_the_proxy_checks_origin
         "{cookies:?}"
     );
     // The signed-in page is rendered for the user and holds no JWT.
-    let session = cookies
-        .iter()
-        .find(|c| c.starts_with("better-auth.session_token="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = cookie_of(&headers, "better-auth.session_token").unwrap();
     let (_, headers, body) = send("GET", &format!("{web}/"), vec![], &[("cookie", &session)]).await;
     let html = String::from_utf8(body).unwrap();
     assert!(html.contains(">P<"), "the sidebar shows the user");
@@ -181,16 +174,7 @@ async fn redis_auth_cache_is_shared_revoked_everywhere_bounded_by_exp_and_option
     )
     .await;
     assert_eq!(status, 200);
-    let cookie = headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("better-auth.session_token="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_of(&headers, "better-auth.session_token").unwrap();
 
     // A misses and exchanges; B then hits the shared entry and makes no exchange.
     let (timing, _) = page_timing(&a.web_url, &cookie).await;
@@ -239,16 +223,7 @@ async fn redis_auth_cache_is_shared_revoked_everywhere_bounded_by_exp_and_option
         &[("content-type", "application/json"), ("origin", &a.web_url)],
     )
     .await;
-    let cookie = headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("better-auth.session_token="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_of(&headers, "better-auth.session_token").unwrap();
     page_timing(&a.web_url, &cookie).await;
     let (timing, _) = page_timing(&b.web_url, &cookie).await;
     assert!(timing.contains("desc=\"hit\""), "{timing}");
