@@ -515,6 +515,62 @@ describe("the official Better Auth client against the site origin", () => {
   });
 });
 
+describe("session management through the client", () => {
+  test("listSessions, revokeSession, revokeOtherSessions and revokeSessions", async () => {
+    const { browser, email, user, sessionToken } = await signedUpBrowser("Revoke");
+    const second = newBrowser();
+    const secondIn = await second.signIn(email);
+    assert.equal(secondIn.error, null, JSON.stringify(secondIn.error));
+    const third = newBrowser();
+    assert.equal((await third.signIn(email)).error, null);
+
+    const listed = await browser.authClient.listSessions({ fetchOptions: browser.fetchOptions() });
+    assert.equal(listed.error, null, `list-sessions error: ${JSON.stringify(listed.error)}`);
+    assert.equal(listed.data.length, 3, JSON.stringify(listed.data));
+    for (const s of listed.data) {
+      assert.equal(s.userId, user.id);
+      assert.equal(typeof s.token, "string");
+      assert.ok(Date.parse(s.expiresAt) > Date.now());
+    }
+    assert.ok(listed.data.some((s) => s.token === secondIn.data.token));
+
+    // Revoke one session by its token: only that browser is signed out.
+    const one = await browser.authClient.revokeSession({
+      token: secondIn.data.token,
+      fetchOptions: browser.fetchOptions(),
+    });
+    assert.equal(one.error, null, `revoke-session error: ${JSON.stringify(one.error)}`);
+    assert.deepStrictEqual(one.data, { status: true });
+    assert.equal((await second.getSession()).data, null, "the revoked session is gone");
+    assert.ok((await third.getSession()).data, "the other sessions stay");
+
+    // Another user's token is ignored, as in Better Auth.
+    const stranger = await signedUpBrowser("Stranger");
+    const ignored = await stranger.browser.authClient.revokeSession({
+      token: sessionToken,
+      fetchOptions: stranger.browser.fetchOptions(),
+    });
+    assert.deepStrictEqual(ignored.data, { status: true });
+    assert.ok((await browser.getSession()).data, "a stranger cannot revoke my session");
+
+    // Revoke the others: the caller stays signed in.
+    const others = await browser.authClient.revokeOtherSessions({
+      fetchOptions: browser.fetchOptions(),
+    });
+    assert.deepStrictEqual(others.data, { status: true }, JSON.stringify(others.error));
+    assert.equal((await third.getSession()).data, null);
+    assert.equal((await browser.getSession()).data?.user.id, user.id);
+
+    // Revoke all: the caller is signed out too.
+    const all = await browser.authClient.revokeSessions({ fetchOptions: browser.fetchOptions() });
+    assert.deepStrictEqual(all.data, { status: true }, JSON.stringify(all.error));
+    assert.equal((await browser.getSession()).data, null);
+    const after = await browser.authClient.listSessions({ fetchOptions: browser.fetchOptions() });
+    assert.equal(after.error?.status, 401);
+    await stranger.browser.signOut();
+  });
+});
+
 describe("auth errors through the client", () => {
   test("a duplicate sign-up is 422 USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", async () => {
     const { email } = await signedUpBrowser("Dup");

@@ -18,6 +18,9 @@ pub enum AuthError {
     /// Password longer than the maximum (400).
     #[error("Password too long")]
     PasswordTooLong,
+    /// The session is older than the fresh age a sensitive listing needs (403).
+    #[error("Session is not fresh")]
+    SessionNotFresh,
     /// No valid session (401).
     #[error("Unauthorized")]
     Unauthorized,
@@ -42,6 +45,7 @@ impl AuthError {
             AuthError::PasswordTooShort => "PASSWORD_TOO_SHORT",
             AuthError::PasswordTooLong => "PASSWORD_TOO_LONG",
             AuthError::Unauthorized => "UNAUTHORIZED",
+            AuthError::SessionNotFresh => "SESSION_NOT_FRESH",
             AuthError::InvalidToken(_) => "INVALID_TOKEN",
             AuthError::Key(_) | AuthError::Store(_) => "INTERNAL_SERVER_ERROR",
         }

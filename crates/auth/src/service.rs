@@ -9,6 +9,8 @@ use std::time::Duration;
 use ferrovex_engine::Engine;
 use parking_lot::Mutex;
 use serde_json::{Map, Value as Json, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 
 use crate::cookie::CookieSigner;
 use crate::error::AuthError;
@@ -51,6 +53,8 @@ pub struct AuthConfig {
     pub session_expires_in: Duration,
     /// Sessions are extended when last extended longer ago than this.
     pub session_update_age: Duration,
+    /// Listing sessions needs a session created less than this long ago (0: no check).
+    pub session_fresh_age: Duration,
     /// Keys.
     pub key_mode: KeyMode,
     /// Retired keys stay valid this long.
@@ -73,6 +77,7 @@ impl AuthConfig {
             jwt_lifetime: Duration::from_secs(900),
             session_expires_in: Duration::from_secs(7 * 86_400),
             session_update_age: Duration::from_secs(86_400),
+            session_fresh_age: Duration::from_secs(86_400),
             key_mode: KeyMode::Dynamic {
                 rotation: Duration::from_secs(30 * 86_400),
             },
@@ -191,6 +196,16 @@ pub struct AuthService {
     key_lock: tokio::sync::Mutex<()>,
     rate: RateLimiter,
     memo: TokenMemo,
+    revocations: broadcast::Sender<Arc<[String]>>,
+}
+
+/// Revocation batches buffered for slow listeners before they lag.
+const REVOCATION_BUFFER: usize = 4096;
+
+/// Hex SHA-256 of a session token. Revocations are announced by digest, never by token; the
+/// web origin's auth token cache is keyed by the same digest.
+pub fn session_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn random_token() -> String {
@@ -234,6 +249,7 @@ impl AuthService {
             key_lock: tokio::sync::Mutex::new(()),
             rate: RateLimiter::default(),
             memo: TokenMemo::default(),
+            revocations: broadcast::channel(REVOCATION_BUFFER).0,
         }))
     }
 
@@ -400,6 +416,7 @@ impl AuthService {
         let now = now_ms();
         if session.expires_at_ms <= now {
             self.store.delete_session(&token).await?;
+            self.announce(vec![token]);
             return Ok(None);
         }
         let expires_in =
@@ -432,18 +449,76 @@ impl AuthService {
         }))
     }
 
-    /// Revokes the session named by a signed cookie value. Returns the raw session token that
-    /// was revoked, if any (the web origin uses it to drop cached JWTs).
-    pub async fn sign_out(&self, credential: &str) -> Result<Option<String>, AuthError> {
+    /// Revokes the session named by a signed cookie value. Returns the digests of the revoked
+    /// session tokens (see [`session_digest`]).
+    pub async fn sign_out(&self, credential: &str) -> Result<Vec<String>, AuthError> {
         let Some(token) = self.signer.verify(credential) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
+        self.store.delete_session(&token).await?;
+        Ok(self.announce(vec![token]))
+    }
+
+    /// Listens to revocations: each message holds the digests of session tokens that were
+    /// signed out, revoked or found expired. The web origin drops their cached JWTs.
+    pub fn revocations(&self) -> broadcast::Receiver<Arc<[String]>> {
+        self.revocations.subscribe()
+    }
+
+    /// Forgets memoised tokens of revoked sessions and announces their digests.
+    fn announce(&self, tokens: Vec<String>) -> Vec<String> {
+        if tokens.is_empty() {
+            return Vec::new();
+        }
         self.memo
             .tokens
             .lock()
-            .retain(|_, e| e.session_token != token);
-        self.store.delete_session(&token).await?;
-        Ok(Some(token))
+            .retain(|_, e| !tokens.contains(&e.session_token));
+        let digests: Vec<String> = tokens.iter().map(|t| session_digest(t)).collect();
+        // No listener is fine: nothing is cached then.
+        let _ = self.revocations.send(digests.clone().into());
+        digests
+    }
+
+    /// The caller's unexpired sessions, newest first.
+    pub async fn list_sessions(&self, info: &SessionInfo) -> Result<Vec<Session>, AuthError> {
+        let now = now_ms();
+        let fresh_age = u64::try_from(self.config.session_fresh_age.as_millis()).unwrap_or(0);
+        if fresh_age > 0 && now.saturating_sub(info.session.created_at_ms) >= fresh_age {
+            return Err(AuthError::SessionNotFresh);
+        }
+        let mut sessions = self.store.list_sessions(&info.user.id).await?;
+        sessions.retain(|s| s.expires_at_ms > now);
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at_ms));
+        Ok(sessions)
+    }
+
+    /// Revokes one of the caller's sessions by its token (another user's token is ignored, as
+    /// in Better Auth). Returns the revoked digests.
+    pub async fn revoke_session(
+        &self,
+        info: &SessionInfo,
+        token: &str,
+    ) -> Result<Vec<String>, AuthError> {
+        let Some((session, _)) = self.store.find_session(token).await? else {
+            return Ok(Vec::new());
+        };
+        if session.user_id != info.user.id || !self.store.delete_session(token).await? {
+            return Ok(Vec::new());
+        }
+        Ok(self.announce(vec![token.to_owned()]))
+    }
+
+    /// Revokes every session of the caller, or every other one when `keep_current`. Returns
+    /// the revoked digests.
+    pub async fn revoke_sessions(
+        &self,
+        info: &SessionInfo,
+        keep_current: bool,
+    ) -> Result<Vec<String>, AuthError> {
+        let keep = keep_current.then_some(info.session.token.as_str());
+        let revoked = self.store.delete_user_sessions(&info.user.id, keep).await?;
+        Ok(self.announce(revoked))
     }
 
     /// The signing key, creating the first one under a lock if there is none (dynamic mode).

@@ -150,6 +150,9 @@ fn doc_id(id: &str) -> Result<DocumentId, EngineError> {
     DocumentId::parse(id).ok_or_else(|| EngineError::BadDatabaseCall(format!("invalid id {id:?}")))
 }
 
+/// Most sessions listed or revoked for one user in one call.
+pub const MAX_SESSIONS_PER_USER: usize = 1000;
+
 /// The auth tables, through the engine.
 #[derive(Clone, Debug)]
 pub struct AuthStore {
@@ -380,6 +383,52 @@ impl AuthStore {
                     }
                     None => Ok(false),
                 }
+            })
+            .await?)
+    }
+
+    /// The sessions of `user_id` (expired ones included; callers filter).
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
+        self.stats.bump("session.find_many");
+        let user_id = user_id.to_owned();
+        Ok(self
+            .engine
+            .system_read(move |db| {
+                let docs = db
+                    .query("_sessions")?
+                    .with_index("by_user", |q| q.eq("userId", user_id.as_str()))?
+                    .take(MAX_SESSIONS_PER_USER)?;
+                Ok(docs.iter().map(session_of).collect())
+            })
+            .await?)
+    }
+
+    /// Deletes every session of `user_id` except the one with token `keep`, in one
+    /// transaction. Returns the deleted sessions' tokens.
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>, AuthError> {
+        self.stats.bump("session.delete_many");
+        let user_id = user_id.to_owned();
+        let keep = keep.map(str::to_owned);
+        Ok(self
+            .engine
+            .system_write(move |db| {
+                let docs = db
+                    .query("_sessions")?
+                    .with_index("by_user", |q| q.eq("userId", user_id.as_str()))?
+                    .take(MAX_SESSIONS_PER_USER)?;
+                let mut revoked = Vec::new();
+                for doc in &docs {
+                    let token = text(doc, "token");
+                    if keep.as_deref() != Some(token.as_str()) {
+                        db.delete(&doc.id)?;
+                        revoked.push(token);
+                    }
+                }
+                Ok(revoked)
             })
             .await?)
     }

@@ -324,6 +324,9 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
+    // Sessions revoked at the site origin directly (not through the web proxy) leave the web
+    // cache at once too; with Redis the revocation reaches every web instance.
+    web_state.auth().follow_revocations(auth.revocations());
     let web = tokio::spawn(ferrovex_web::serve_web(
         web_listener,
         web_state,

@@ -21,6 +21,11 @@ use ferrovex_auth::error::AuthError;
 use ferrovex_auth::service::{AuthService, SessionInfo, session_json, user_json};
 use serde_json::{Map, Value as JsonValue, json};
 
+/// Response header naming the digests (hex SHA-256) of the session tokens a request revoked,
+/// comma-separated. The web origin's proxy reads it to drop those sessions' cached JWTs and
+/// never passes it on to the browser (`ferrovex_ssr::proxy` reads the same name).
+pub const REVOKED_SESSIONS_HEADER: &str = "x-ferrovex-revoked-sessions";
+
 /// Largest accepted auth request body.
 pub const MAX_AUTH_BODY: usize = 64 * 1024;
 
@@ -38,6 +43,13 @@ pub fn site_router(state: SiteState) -> Router {
         .route("/api/auth/sign-in/email", post(sign_in))
         .route("/api/auth/get-session", get(get_session))
         .route("/api/auth/sign-out", post(sign_out))
+        .route("/api/auth/list-sessions", get(list_sessions))
+        .route("/api/auth/revoke-session", post(revoke_session))
+        .route("/api/auth/revoke-sessions", post(revoke_sessions))
+        .route(
+            "/api/auth/revoke-other-sessions",
+            post(revoke_other_sessions),
+        )
         .route("/api/auth/convex/token", get(convex_token))
         .route("/api/auth/convex/jwks", get(jwks))
         .route(
@@ -95,6 +107,7 @@ impl From<AuthError> for Refusal {
             | AuthError::Unauthorized
             | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::UserExists => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::SessionNotFresh => StatusCode::FORBIDDEN,
             AuthError::Validation(_) | AuthError::PasswordTooShort | AuthError::PasswordTooLong => {
                 StatusCode::BAD_REQUEST
             }
@@ -496,12 +509,101 @@ async fn sign_out(
     let auth = &state.auth;
     check_origin(auth, &headers, false)?;
     parse_body(&headers, body)?;
-    if let Some((cred, _)) = credential(&headers) {
-        auth.sign_out(&cred).await?;
+    let revoked = match credential(&headers) {
+        Some((cred, _)) => auth.sign_out(&cred).await?,
+        None => Vec::new(),
+    };
+    Ok(with_revoked(
+        with_cookies(json!({"success": true}), expired_cookies(auth)),
+        &revoked,
+    ))
+}
+
+/// Adds [`REVOKED_SESSIONS_HEADER`] when sessions were revoked.
+fn with_revoked(mut resp: Response, digests: &[String]) -> Response {
+    if !digests.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&digests.join(","))
+    {
+        resp.headers_mut().insert(REVOKED_SESSIONS_HEADER, v);
     }
-    Ok(with_cookies(
-        json!({"success": true}),
-        expired_cookies(auth),
+    resp
+}
+
+/// The caller's session, or 401. The flag says whether the credential was a Bearer value.
+async fn require_session(
+    auth: &AuthService,
+    headers: &HeaderMap,
+) -> Result<(SessionInfo, bool), Refusal> {
+    let Some((cred, bearer)) = credential(headers) else {
+        return Err(AuthError::Unauthorized.into());
+    };
+    match auth.session(&cred, bearer).await? {
+        Some(info) => Ok((info, bearer)),
+        None => Err(AuthError::Unauthorized.into()),
+    }
+}
+
+async fn list_sessions(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    let (info, bearer) = require_session(auth, &headers).await?;
+    let sessions = auth.list_sessions(&info).await?;
+    let body = JsonValue::Array(sessions.iter().map(session_json).collect());
+    let cookies = refreshed_session_cookie(auth, &info, bearer)
+        .into_iter()
+        .collect();
+    Ok(no_store(with_cookies(body, cookies)))
+}
+
+async fn revoke_session(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    check_origin(auth, &headers, false)?;
+    let body = parse_body(&headers, body)?;
+    let token = field(&body, "token")?;
+    let (info, _) = require_session(auth, &headers).await?;
+    let revoked = auth.revoke_session(&info, token).await?;
+    Ok(with_revoked(
+        with_cookies(json!({"status": true}), Vec::new()),
+        &revoked,
+    ))
+}
+
+async fn revoke_sessions(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    revoke_many(state, headers, body, false).await
+}
+
+async fn revoke_other_sessions(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    revoke_many(state, headers, body, true).await
+}
+
+async fn revoke_many(
+    state: SiteState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    keep_current: bool,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    check_origin(auth, &headers, false)?;
+    parse_body(&headers, body)?;
+    let (info, _) = require_session(auth, &headers).await?;
+    let revoked = auth.revoke_sessions(&info, keep_current).await?;
+    Ok(with_revoked(
+        with_cookies(json!({"status": true}), Vec::new()),
+        &revoked,
     ))
 }
 

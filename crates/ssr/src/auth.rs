@@ -12,8 +12,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
 
-use crate::cache::{CachedToken, TokenCache, cache_key};
+use crate::cache::{CachedToken, TokenCache, cache_key, cache_key_of_digest};
 use crate::http::Http;
 use crate::timing::ServerTiming;
 
@@ -89,6 +90,16 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// The session token inside the session cookie of a `Cookie` header (`__Secure-` first).
 pub fn session_token(cookie_header: &str) -> Option<String> {
+    session_cookie(cookie_header).map(|c| c.token)
+}
+
+/// A request's session cookie: the token, and a digest of the whole signed value.
+struct SessionCookie {
+    token: String,
+    proof: String,
+}
+
+fn session_cookie(cookie_header: &str) -> Option<SessionCookie> {
     if cookie_header.len() > MAX_COOKIE_HEADER {
         return None;
     }
@@ -104,7 +115,10 @@ pub fn session_token(cookie_header: &str) -> Option<String> {
     let token = decoded
         .rsplit_once('.')
         .map_or(decoded.as_str(), |(t, _)| t);
-    (!token.is_empty()).then(|| token.to_owned())
+    (!token.is_empty()).then(|| SessionCookie {
+        token: token.to_owned(),
+        proof: hex::encode(Sha256::digest(decoded.as_bytes())),
+    })
 }
 
 /// The claims of a JWT, without verification (display only; the backend verifies).
@@ -159,7 +173,11 @@ impl SsrAuth {
         timing: &mut ServerTiming,
     ) -> RequestAuth {
         let start = Instant::now();
-        let Some(session) = cookie_header.and_then(session_token) else {
+        let Some(SessionCookie {
+            token: session,
+            proof,
+        }) = cookie_header.and_then(session_cookie)
+        else {
             timing.add("auth_session", start.elapsed(), Some("no session"));
             return RequestAuth::default();
         };
@@ -167,7 +185,10 @@ impl SsrAuth {
         let key = cache_key(&session);
         if let Some(cache) = &self.cache {
             let start = Instant::now();
-            let hit = cache.get(&key, now_ms()).await;
+            let hit = cache
+                .get(&key, now_ms())
+                .await
+                .filter(|hit| hit.proof == proof);
             timing.add(
                 "auth_cache",
                 start.elapsed(),
@@ -213,6 +234,7 @@ impl SsrAuth {
                         CachedToken {
                             jwt: token.clone(),
                             expires_at_ms,
+                            proof,
                         },
                     )
                     .await;
@@ -252,5 +274,45 @@ impl SsrAuth {
         if let Some(cache) = &self.cache {
             cache.remove(&cache_key(session_token)).await;
         }
+    }
+
+    /// Drops the cached token of a session named by its digest (hex SHA-256 of the token, as
+    /// the site origin announces revocations). Malformed digests are ignored.
+    pub async fn clear_auth_cache_digest(&self, digest: &str) {
+        if let (Some(cache), Some(key)) = (&self.cache, cache_key_of_digest(digest)) {
+            cache.remove(&key).await;
+        }
+    }
+
+    /// Drops cached tokens as revocations arrive (digest batches, e.g. from an auth service in
+    /// the same process), until the sender is gone. A listener that fell behind has missed
+    /// revocations, so it drops every cached token it can.
+    pub fn follow_revocations(
+        self: &Arc<Self>,
+        mut revocations: tokio::sync::broadcast::Receiver<Arc<[String]>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let auth = self.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match revocations.recv().await {
+                    Ok(digests) => {
+                        for d in digests.iter() {
+                            auth.clear_auth_cache_digest(d).await;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "auth cache: revocations missed; clearing the cache"
+                        );
+                        if let Some(cache) = &auth.cache {
+                            cache.clear().await;
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        })
     }
 }

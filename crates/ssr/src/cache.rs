@@ -18,14 +18,32 @@ pub struct CachedToken {
     pub jwt: String,
     /// Expiry of the entry: `min(now + ttl, exp - margin)`.
     pub expires_at_ms: u64,
+    /// Digest of the whole signed cookie value the token was exchanged for. A hit counts only
+    /// when the request's cookie has the same digest, so a cookie carrying a known session
+    /// token with a forged signature never gets the cached JWT.
+    pub proof: String,
 }
 
-/// The cache key for a session token: hex SHA-256, prefixed.
+/// Prefix of cache keys.
+const KEY_PREFIX: &str = "ferrovex:jwt:";
+
+/// Hex SHA-256 of a session token. The site origin announces revocations by this digest.
+pub fn session_digest(session_token: &str) -> String {
+    hex::encode(Sha256::digest(session_token.as_bytes()))
+}
+
+/// The cache key for a session token: its [`session_digest`], prefixed.
 pub fn cache_key(session_token: &str) -> String {
-    format!(
-        "ferrovex:jwt:{}",
-        hex::encode(Sha256::digest(session_token.as_bytes()))
-    )
+    format!("{KEY_PREFIX}{}", session_digest(session_token))
+}
+
+/// The cache key for an announced digest; `None` unless it is 64 lowercase hex digits.
+pub fn cache_key_of_digest(digest: &str) -> Option<String> {
+    (digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    .then(|| format!("{KEY_PREFIX}{digest}"))
 }
 
 /// A boxed future, so the trait stays object-safe.
@@ -39,6 +57,8 @@ pub trait TokenCache: Send + Sync + std::fmt::Debug {
     fn put<'a>(&'a self, key: &'a str, token: CachedToken) -> BoxFut<'a, ()>;
     /// Drops an entry (sign-out, revocation).
     fn remove<'a>(&'a self, key: &'a str) -> BoxFut<'a, ()>;
+    /// Drops every entry (when revocations may have been missed).
+    fn clear(&self) -> BoxFut<'_, ()>;
 }
 
 /// In-process cache, bounded in entries.
@@ -87,5 +107,9 @@ impl TokenCache for MemoryCache {
         Box::pin(async move {
             self.entries.lock().remove(key);
         })
+    }
+
+    fn clear(&self) -> BoxFut<'_, ()> {
+        Box::pin(async move { MemoryCache::clear(self) })
     }
 }

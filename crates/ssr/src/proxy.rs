@@ -1,7 +1,8 @@
 //! The `/api/auth/*` proxy from the web origin to the site origin, so the browser talks to one
 //! origin: GET and POST only, same-origin check on POST, bounded bodies, a deadline, redirects
 //! passed back (never followed), and only Better Auth cookies in `Set-Cookie`. A successful
-//! sign-out through the proxy drops the session's cached token at once.
+//! sign-out or session revocation through the proxy drops the revoked sessions' cached tokens
+//! at once (see [`drop_revoked`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,8 @@ use http_body_util::Full;
 use crate::auth::{SsrAuth, session_token};
 use crate::http::Http;
 
+/// Response header in which the site origin names the digests of revoked sessions.
+pub const REVOKED_SESSIONS_HEADER: &str = "x-ferrovex-revoked-sessions";
 /// Largest request body forwarded.
 pub const MAX_PROXY_BODY: usize = 64 * 1024;
 /// Deadline of one proxied request.
@@ -74,6 +77,53 @@ fn is_auth_cookie(set_cookie: &str) -> bool {
     set_cookie.starts_with("better-auth.") || set_cookie.starts_with("__Secure-better-auth.")
 }
 
+/// Routes whose success revokes the caller's own session.
+const REVOKES_OWN: [&str; 3] = [
+    "/api/auth/sign-out",
+    "/api/auth/revoke-sessions",
+    "/api/auth/delete-user",
+];
+/// Most digests honoured from one answer.
+const MAX_ANNOUNCED: usize = 1000;
+
+/// After a successful POST, drops the cached tokens of the sessions it revoked, so no web
+/// instance serves them again. A Ferrovex site names them in [`REVOKED_SESSIONS_HEADER`]
+/// (which is never passed on to the browser). Without it (a Better Auth site), the routes that
+/// revoke the caller's own session drop its entry, and `/revoke-session` drops the entry of the
+/// token in its body; sessions revoked by `/revoke-other-sessions` then fall out of the cache
+/// at its TTL or their JWT's expiry, whichever comes first.
+async fn drop_revoked(
+    auth: &SsrAuth,
+    path: &str,
+    request: &HeaderMap,
+    body: &Bytes,
+    answer: &HeaderMap,
+) {
+    if let Some(list) = answer
+        .get(REVOKED_SESSIONS_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        for digest in list.split(',').take(MAX_ANNOUNCED) {
+            auth.clear_auth_cache_digest(digest.trim()).await;
+        }
+        return;
+    }
+    if REVOKES_OWN.contains(&path) {
+        if let Some(token) = request
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(session_token)
+        {
+            auth.clear_auth_cache(&token).await;
+        }
+    } else if path == "/api/auth/revoke-session"
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(token) = json["token"].as_str()
+    {
+        auth.clear_auth_cache(token).await;
+    }
+}
+
 async fn handle(
     State(state): State<ProxyState>,
     method: Method,
@@ -124,6 +174,7 @@ async fn handle(
             req = req.header(name, v);
         }
     }
+    let sent = body.clone();
     let Ok(req) = req.body(Full::new(body)) else {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -149,15 +200,8 @@ async fn handle(
             );
         }
     };
-    if method == Method::POST && uri.path().ends_with("/sign-out") && answer.status == 200 {
-        // Sign-out through the proxy: forget the cached token of this session right away.
-        if let Some(token) = headers
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(session_token)
-        {
-            state.auth.clear_auth_cache(&token).await;
-        }
+    if method == Method::POST && answer.status == 200 {
+        drop_revoked(&state.auth, uri.path(), &headers, &sent, &answer.headers).await;
     }
     let mut resp = Response::builder().status(answer.status);
     for name in [
@@ -180,4 +224,104 @@ async fn handle(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthCacheConfig;
+    use crate::cache::{CachedToken, MemoryCache, TokenCache, cache_key, session_digest};
+
+    fn entry() -> CachedToken {
+        CachedToken {
+            jwt: "jwt".into(),
+            expires_at_ms: u64::MAX,
+            proof: "proof".into(),
+        }
+    }
+
+    async fn cached(tokens: &[&str]) -> (Arc<MemoryCache>, SsrAuth) {
+        let cache = Arc::new(MemoryCache::default());
+        for t in tokens {
+            cache.put(&cache_key(t), entry()).await;
+        }
+        let config = AuthCacheConfig {
+            enabled: true,
+            ..AuthCacheConfig::default()
+        };
+        let auth = SsrAuth::new("http://127.0.0.1:9", config, Some(cache.clone()));
+        (cache, auth)
+    }
+
+    async fn present(cache: &MemoryCache, token: &str) -> bool {
+        cache.get(&cache_key(token), 0).await.is_some()
+    }
+
+    fn cookie(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = format!("better-auth.session_token={token}.sig");
+        h.insert(header::COOKIE, HeaderValue::from_str(&v).unwrap());
+        h
+    }
+
+    #[tokio::test]
+    async fn announced_digests_are_dropped_and_malformed_ones_ignored() {
+        let (cache, auth) = cached(&["a", "b", "c"]).await;
+        let mut answer = HeaderMap::new();
+        let list = format!(
+            "{}, {},not-hex,{}",
+            session_digest("a"),
+            session_digest("b"),
+            "f".repeat(65)
+        );
+        answer.insert(
+            REVOKED_SESSIONS_HEADER,
+            HeaderValue::from_str(&list).unwrap(),
+        );
+        // The header wins over the path rules: the caller's own entry ("c") stays.
+        drop_revoked(
+            &auth,
+            "/api/auth/sign-out",
+            &cookie("c"),
+            &Bytes::new(),
+            &answer,
+        )
+        .await;
+        assert!(!present(&cache, "a").await && !present(&cache, "b").await);
+        assert!(present(&cache, "c").await);
+    }
+
+    #[tokio::test]
+    async fn without_announcements_the_path_decides() {
+        let (cache, auth) = cached(&["own", "other", "third"]).await;
+        let none = HeaderMap::new();
+        let body = Bytes::from(r#"{"token":"other"}"#);
+        drop_revoked(
+            &auth,
+            "/api/auth/revoke-session",
+            &cookie("own"),
+            &body,
+            &none,
+        )
+        .await;
+        assert!(!present(&cache, "other").await && present(&cache, "own").await);
+        drop_revoked(
+            &auth,
+            "/api/auth/update-user",
+            &cookie("own"),
+            &Bytes::new(),
+            &none,
+        )
+        .await;
+        assert!(present(&cache, "own").await, "a route that revokes nothing");
+        drop_revoked(
+            &auth,
+            "/api/auth/revoke-sessions",
+            &cookie("own"),
+            &Bytes::new(),
+            &none,
+        )
+        .await;
+        assert!(!present(&cache, "own").await && present(&cache, "third").await);
+    }
 }

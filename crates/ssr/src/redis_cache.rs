@@ -16,6 +16,10 @@ use crate::cache::{BoxFut, CachedToken, MemoryCache, TokenCache};
 pub const REDIS_DEADLINE: std::time::Duration = std::time::Duration::from_millis(250);
 /// Pub/sub channel carrying revoked cache keys.
 pub const REVOKE_CHANNEL: &str = "ferrovex:auth:revoke";
+/// Message on [`REVOKE_CHANNEL`] telling every instance to drop its whole local layer.
+const CLEAR_ALL: &str = "*";
+/// Most keys deleted by one [`TokenCache::clear`].
+const MAX_CLEAR_KEYS: usize = 1_000_000;
 
 /// A Redis-backed [`TokenCache`].
 pub struct RedisCache {
@@ -50,8 +54,10 @@ impl RedisCache {
                         if pubsub.subscribe(REVOKE_CHANNEL).await.is_ok() {
                             let mut messages = pubsub.on_message();
                             while let Some(msg) = messages.next().await {
-                                if let Ok(key) = msg.get_payload::<String>() {
-                                    listener_local.remove(&key).await;
+                                match msg.get_payload::<String>() {
+                                    Ok(key) if key == CLEAR_ALL => listener_local.clear(),
+                                    Ok(key) => listener_local.remove(&key).await,
+                                    Err(_) => {}
                                 }
                             }
                         }
@@ -99,6 +105,7 @@ impl TokenCache for RedisCache {
             let token = CachedToken {
                 jwt: parsed["jwt"].as_str()?.to_owned(),
                 expires_at_ms: parsed["exp"].as_u64()?,
+                proof: parsed["proof"].as_str()?.to_owned(),
             };
             if token.expires_at_ms <= now {
                 return None;
@@ -115,7 +122,8 @@ impl TokenCache for RedisCache {
                 return;
             }
             let value =
-                serde_json::json!({"jwt": token.jwt, "exp": token.expires_at_ms}).to_string();
+                serde_json::json!({"jwt": token.jwt, "exp": token.expires_at_ms, "proof": token.proof})
+                    .to_string();
             let mut conn = self.conn.clone();
             let mut set = redis::cmd("SET");
             set.arg(key).arg(value).arg("PX").arg(ttl);
@@ -151,6 +159,43 @@ impl TokenCache for RedisCache {
                 Ok(Err(e)) => tracing::warn!(error = %e, "auth cache: could not revoke in Redis"),
                 Err(_) => tracing::warn!("auth cache: revocation in Redis timed out"),
             }
+        })
+    }
+
+    fn clear(&self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            self.local.clear();
+            let mut conn = self.conn.clone();
+            let mut cursor: u64 = 0;
+            let mut deleted = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg("ferrovex:jwt:*")
+                    .arg("COUNT")
+                    .arg(1000);
+                let step = scan.query_async::<(u64, Vec<String>)>(&mut conn);
+                let Ok(Ok((next, keys))) = tokio::time::timeout(REDIS_DEADLINE, step).await else {
+                    tracing::warn!("auth cache: could not clear Redis");
+                    break;
+                };
+                if !keys.is_empty() {
+                    deleted += keys.len();
+                    let mut del = redis::cmd("DEL");
+                    del.arg(&keys);
+                    let _ = tokio::time::timeout(REDIS_DEADLINE, del.query_async::<()>(&mut conn))
+                        .await;
+                }
+                cursor = next;
+                if cursor == 0 || deleted >= MAX_CLEAR_KEYS {
+                    break;
+                }
+            }
+            let mut publish = redis::cmd("PUBLISH");
+            publish.arg(REVOKE_CHANNEL).arg(CLEAR_ALL);
+            let _ =
+                tokio::time::timeout(REDIS_DEADLINE, publish.query_async::<()>(&mut conn)).await;
         })
     }
 }

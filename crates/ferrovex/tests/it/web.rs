@@ -251,3 +251,150 @@ async fn redis_auth_cache_is_shared_revoked_everywhere_bounded_by_exp_and_option
     a.interrupt();
     b.interrupt();
 }
+
+/// POSTs JSON to `{base}/api/auth/{path}` with a session cookie and an `Origin`.
+async fn post_auth(
+    base: &str,
+    path: &str,
+    body: serde_json::Value,
+    cookie: &str,
+    origin: &str,
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
+    send(
+        "POST",
+        &format!("{base}/api/auth/{path}"),
+        body.to_string().into_bytes(),
+        &[
+            ("content-type", "application/json"),
+            ("origin", origin),
+            ("cookie", cookie),
+        ],
+    )
+    .await
+}
+
+/// Signs in through the web proxy; returns the session cookie pair and the raw token.
+async fn sign_in_via(web: &str, email: &str, password: &str) -> (String, String) {
+    let body = json!({"email": email, "password": password}).to_string();
+    let (status, headers, body) = send(
+        "POST",
+        &format!("{web}/api/auth/sign-in/email"),
+        body.into_bytes(),
+        &[("content-type", "application/json"), ("origin", web)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let token = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (
+        cookie_of(&headers, "better-auth.session_token").unwrap(),
+        token,
+    )
+}
+
+/// Whether the page for `cookie` was served from the token cache, and whether it shows the user.
+async fn cached_and_signed_in(web: &str, cookie: &str) -> (bool, bool) {
+    let (timing, html) = page_timing(web, cookie).await;
+    (timing.contains("desc=\"hit\""), html.contains(">Rev<"))
+}
+
+#[tokio::test]
+async fn every_revocation_route_drops_cached_tokens_and_forged_signatures_never_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), 0, &["--auth-cache", "true"], &[]);
+    let (web, site) = (server.web_url.clone(), server.site_url.clone());
+    let signup = json!({"name": "Rev", "email": "rev@example.com", "password": "revoke password"})
+        .to_string();
+    let (status, _, _) = send(
+        "POST",
+        &format!("{web}/api/auth/sign-up/email"),
+        signup.into_bytes(),
+        &[("content-type", "application/json"), ("origin", &web)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(sign_in_via(&web, "rev@example.com", "revoke password").await);
+    }
+    for (cookie, _) in &sessions {
+        page_timing(&web, cookie).await;
+        assert_eq!(cached_and_signed_in(&web, cookie).await, (true, true));
+    }
+    let (main, main_token) = sessions[0].clone();
+
+    // A known session token with a forged signature never gets the cached JWT.
+    let forged = format!("better-auth.session_token={main_token}.Zm9yZ2Vk");
+    assert_eq!(cached_and_signed_in(&web, &forged).await, (false, false));
+    assert_eq!(cached_and_signed_in(&web, &main).await, (true, true));
+
+    // list-sessions through the proxy.
+    let (status, _, body) = send(
+        "GET",
+        &format!("{web}/api/auth/list-sessions"),
+        vec![],
+        &[("cookie", &main)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 5, "{listed}");
+
+    // revoke-session through the proxy: that session's entry is gone at once, and the digest
+    // header stays between the origins.
+    let (status, headers, _) = post_auth(
+        &web,
+        "revoke-session",
+        json!({"token": sessions[1].1}),
+        &main,
+        &web,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(headers.get("x-ferrovex-revoked-sessions").is_none());
+    assert_eq!(
+        cached_and_signed_in(&web, &sessions[1].0).await,
+        (false, false)
+    );
+    assert_eq!(
+        cached_and_signed_in(&web, &sessions[2].0).await,
+        (true, true)
+    );
+
+    // revoke-other-sessions at the site origin directly (not through the proxy): the web
+    // origin in the same process still drops the entries at once.
+    let (status, headers, _) =
+        post_auth(&site, "revoke-other-sessions", json!({}), &main, &site).await;
+    assert_eq!(status, 200);
+    let announced = headers["x-ferrovex-revoked-sessions"].to_str().unwrap();
+    assert_eq!(announced.split(',').count(), 3, "{announced}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for (cookie, _) in &sessions[2..] {
+        assert_eq!(cached_and_signed_in(&web, cookie).await, (false, false));
+    }
+    assert_eq!(cached_and_signed_in(&web, &main).await, (true, true));
+
+    // Bad input: no token, no session, a foreign origin.
+    let (status, _, _) = post_auth(&web, "revoke-session", json!({}), &main, &web).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = post_auth(&web, "revoke-sessions", json!({}), "", &web).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = post_auth(
+        &site,
+        "revoke-sessions",
+        json!({}),
+        &main,
+        "http://evil.example",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(cached_and_signed_in(&web, &main).await, (true, true));
+
+    // revoke-sessions through the proxy: the caller's own entry goes too.
+    let (status, _, _) = post_auth(&web, "revoke-sessions", json!({}), &main, &web).await;
+    assert_eq!(status, 200);
+    assert_eq!(cached_and_signed_in(&web, &main).await, (false, false));
+    server.interrupt();
+}
