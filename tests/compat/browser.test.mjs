@@ -1,7 +1,10 @@
-// Real-browser tests of the demo web app in headless Chromium (Debian's /usr/bin/chromium,
-// driven by playwright-core): server-rendered data before any script runs, live updates
-// between two browsers, one wire subscription for header and sidebar, the SSR + cached
-// WebSocket pattern in the function log, and no JWT in the HTML.
+// Real-browser tests of the demo web app, run once per engine listed in BROWSERS (default
+// "chromium,firefox"): Debian's Chromium (/usr/bin/chromium, CHROMIUM_PATH) over CDP and
+// Debian's Firefox ESR (/usr/bin/firefox-esr, FIREFOX_PATH) over WebDriver BiDi, both driven by
+// puppeteer-core. Checked in each: server-rendered data before any script runs, live updates
+// between two browser contexts, one wire subscription for header and sidebar, the SSR + cached
+// WebSocket pattern in the function log, query options, client tokens, and no JWT in the HTML.
+// All tests share one server and read its function log, so they run one after another.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -9,13 +12,39 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { chromium } from "playwright-core";
+import puppeteer from "puppeteer-core";
 
 const BIN = process.env.FERROVEX_BIN;
 if (!BIN) throw new Error("FERROVEX_BIN must point at the ferrovex binary");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const BROWSERS = (process.env.BROWSERS ?? "chromium,firefox").split(",").map((b) => b.trim()).filter(Boolean);
+const TIMEOUT = 15000;
 
-let server, dir, urls = {}, stdout = [], browser;
+// How each engine is started (`firefoxPrefs`: extra Firefox preferences).
+const ENGINES = {
+  chromium: {
+    name: "Chromium",
+    launch: () =>
+      puppeteer.launch({
+        browser: "chrome",
+        executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+        headless: true,
+        args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      }),
+  },
+  firefox: {
+    name: "Firefox",
+    launch: (firefoxPrefs = {}) =>
+      puppeteer.launch({
+        browser: "firefox",
+        executablePath: process.env.FIREFOX_PATH ?? "/usr/bin/firefox-esr",
+        headless: true,
+        extraPrefsFirefox: firefoxPrefs,
+      }),
+  },
+};
+for (const b of BROWSERS) if (!ENGINES[b]) throw new Error(`unknown browser ${b} in BROWSERS (known: ${Object.keys(ENGINES)})`);
+
+let server, dir, urls = {}, stdout = [];
 
 async function waitFor(fn, what, ms = 10000) {
   const end = Date.now() + ms;
@@ -39,19 +68,60 @@ before(async () => {
     if (m) urls[m[1]] = m[2];
   });
   await waitFor(() => urls.web, "the server to print its URLs");
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
 });
 
 after(async () => {
-  if (browser) await browser.close();
   if (server) server.kill("SIGINT");
   await new Promise((r) => setTimeout(r, 200));
   if (server) server.kill("SIGKILL");
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+// ------------------------------------------------------------------ page helpers
+
+// A page of the web app in a fresh browser context (its own cookies); close it with
+// `page.browserContext().close()`.
+async function open(browser, path = "/") {
+  const page = await (await browser.createBrowserContext()).newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(urls.web + path);
+  return page;
+}
+
+// Waits until `fn(arg)` is truthy in the page. Polls on a timer rather than on animation
+// frames, which Firefox throttles in background tabs (all contexts share one window there).
+function until(page, fn, arg) {
+  return page.waitForFunction(fn, { polling: 50, timeout: TIMEOUT }, arg);
+}
+
+const text = (page, selector) => page.evaluate((s) => document.querySelector(s).textContent, selector);
+const texts = (page, selector) => page.evaluate((s) => [...document.querySelectorAll(s)].map((e) => e.textContent), selector);
+const fill = (page, selector, value) => page.locator(selector).fill(value);
+const click = (page, selector) => page.locator(selector).click();
+const live = (page) => until(page, () => document.getElementById("connection").textContent === "live");
+
+// A page with scripts disabled, in a fresh context, and how to dispose of it. Firefox 140 ESR
+// lacks the WebDriver BiDi command behind setJavaScriptEnabled (emulation.setScriptingEnabled:
+// "unknown command"), so there a second Firefox runs with the javascript.enabled pref off.
+async function openWithoutScripts(engine, browser, path = "/") {
+  const context = await browser.createBrowserContext();
+  let page = await context.newPage();
+  let close = () => context.close();
+  try {
+    await page.setJavaScriptEnabled(false);
+  } catch (e) {
+    if (engine !== "firefox" || !/unknown command/.test(e.message)) throw e;
+    await context.close();
+    const noScripts = await ENGINES.firefox.launch({ "javascript.enabled": false });
+    page = await noScripts.newPage();
+    close = () => noScripts.close();
+  }
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(urls.web + path);
+  return { page, close };
+}
+
+// ------------------------------------------------------------------ server helpers
 
 async function send(body) {
   const r = await fetch(`${urls.api}/api/mutation`, {
@@ -61,73 +131,6 @@ async function send(body) {
   });
   assert.equal((await r.json()).status, "success");
 }
-
-describe("demo web app in Chromium", () => {
-  test("the server-rendered HTML already holds the data before any script runs", async () => {
-    const text = `ssr-${Math.random().toString(36).slice(2)}`;
-    await send(text);
-    const context = await browser.newContext({ javaScriptEnabled: false });
-    const page = await context.newPage();
-    await page.goto(urls.web);
-    const items = await page.locator("#messages li").allTextContents();
-    assert.ok(items.some((t) => t.includes(text)), `no ${text} in ${JSON.stringify(items)}`);
-    await context.close();
-  });
-
-  test("a message sent from a second browser appears in the first without a reload", async () => {
-    const a = await browser.newContext();
-    const b = await browser.newContext();
-    const pageA = await a.newPage();
-    const pageB = await b.newPage();
-    await pageA.goto(urls.web);
-    await pageB.goto(urls.web);
-    await pageA.waitForFunction(() => document.getElementById("connection").textContent === "live");
-    const text = `live-${Math.random().toString(36).slice(2)}`;
-    await pageB.fill("#body", text);
-    await pageB.click("#send button");
-    await pageA.waitForFunction((t) => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes(t)), text, { timeout: 10000 });
-    await a.close();
-    await b.close();
-  });
-
-  test("header and sidebar share one wire subscription, and SSR hands over to a cached WebSocket run", async () => {
-    const start = stdout.length;
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(urls.web);
-    await page.waitForFunction(() => document.getElementById("connection").textContent === "live");
-    // Three query() calls on the page (header, sidebar, messages), two distinct queries.
-    await waitFor(async () => (await page.evaluate(() => Ferrovex.debug.wireSubscriptions())) === 2, "two wire subscriptions");
-    await waitFor(() => stdout.slice(start).some((l) => l.startsWith("Q auth:getCurrentUser (WebSocket)")), "the WebSocket run");
-    // The seed's pattern: the SSR run over the HTTP API, then the subscription served from the
-    // cache over the WebSocket.
-    const lines = stdout.slice(start).filter((l) => l.startsWith("Q auth:getCurrentUser"));
-    assert.equal(lines.length, 2, lines.join("\n"));
-    assert.ok(lines[0].startsWith("Q auth:getCurrentUser (HTTP API) success"), lines[0]);
-    assert.equal(lines[1], "Q auth:getCurrentUser (WebSocket) success (cached) 0ms");
-    await context.close();
-  });
-
-  test("signing up in the browser shows the user live, and the HTML never holds the JWT", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${urls.web}/sign-up`);
-    const email = `b${Math.random().toString(36).slice(2)}@example.com`;
-    await page.fill("#name", "Browser User");
-    await page.fill("#email", email);
-    await page.fill("#password", "browser password 1");
-    await page.click("#auth button");
-    await page.waitForURL(urls.web + "/");
-    await page.waitForFunction(() => document.getElementById("sidebar-user").textContent === "Browser User");
-    const cookies = await context.cookies();
-    const jwt = cookies.find((c) => c.name === "better-auth.convex_jwt");
-    assert.ok(jwt, "the convex_jwt cookie is set");
-    const html = await (await page.request.get(urls.web)).text();
-    assert.ok(html.includes("Browser User"), "the signed-in page is rendered for the user");
-    assert.ok(!html.includes(jwt.value) && !/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./.test(html), "no JWT in the HTML");
-    await context.close();
-  });
-});
 
 async function mutate(path, args) {
   const r = await fetch(`${urls.api}/api/mutation`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ path, args }) });
@@ -139,94 +142,182 @@ function linesFor(start, path) {
   return stdout.slice(start).filter((l) => l.startsWith(`Q ${path} `));
 }
 
-describe("query options in Chromium", () => {
-  test("the settings page (subscribe: false) ignores server writes until refresh()", async () => {
-    const start = stdout.length;
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${urls.web}/settings`);
-    await page.waitForFunction(() => document.getElementById("connection").textContent === "live");
-    const before = await page.textContent("#motd");
-    const motd = `motd-${Math.random().toString(36).slice(2)}`;
-    await mutate("config:setSettings", { motd });
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.equal(await page.textContent("#motd"), before, "no live update without a subscription");
-    await page.click("#refresh");
-    await page.waitForFunction((m) => document.getElementById("motd").textContent === m, motd);
-    // Only HTTP API executions for this query: the SSR one and the refresh.
-    await waitFor(() => linesFor(start, "config:getSettings").length >= 2, "two executions");
-    const lines = linesFor(start, "config:getSettings");
-    assert.ok(lines.every((l) => l.includes("(HTTP API)")), lines.join("\n"));
-    await context.close();
-  });
+// Fills in and submits the sign-up form the page shows, then waits for the signed-in chat
+// page (loaded, the user in the sidebar).
+async function signUp(page, name, email, password) {
+  await fill(page, "#name", name);
+  await fill(page, "#email", email);
+  await fill(page, "#password", password);
+  await click(page, "#auth button");
+  await until(page, (u) => location.href === u && document.readyState === "complete", urls.web + "/");
+  await until(page, (n) => document.getElementById("sidebar-user").textContent === n, name);
+}
 
-  test("a query that starts as 'skip' and later gets args receives live updates", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${urls.web}/search`);
-    await page.waitForFunction(() => document.getElementById("connection").textContent === "live");
-    const word = `w${Math.random().toString(36).slice(2)}`;
-    await page.fill("#q", word);
-    await page.click("#search button");
-    await mutate("posts:create", { title: `About ${word}`, body: "created on the server" });
-    await page.waitForFunction((w) => document.getElementById("live").textContent.includes(w), word, { timeout: 10000 });
-    await context.close();
-  });
+// ------------------------------------------------------------------ the suites, per engine
 
-  test("server: false runs only over the WebSocket; both false is one HTTP fetch from the browser", async () => {
-    let start = stdout.length;
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${urls.web}/session`);
-    await page.waitForFunction(() => document.getElementById("session").textContent === "Not signed in");
-    await waitFor(() => linesFor(start, "session:get").length >= 1, "the session:get execution");
-    assert.ok(linesFor(start, "session:get").every((l) => l.includes("(WebSocket)")), linesFor(start, "session:get").join("\n"));
-    start = stdout.length;
-    await page.goto(`${urls.web}/reports`);
-    await page.waitForFunction(() => document.getElementById("report").textContent.includes("messages"));
-    await new Promise((r) => setTimeout(r, 300));
-    const lines = linesFor(start, "reports:get");
-    assert.equal(lines.length, 1, lines.join("\n"));
-    assert.ok(lines[0].includes("(HTTP API)"), lines[0]);
-    await context.close();
-  });
-});
+for (const engine of BROWSERS) {
+  const { name, launch } = ENGINES[engine];
 
-describe("client tokens in Chromium", () => {
-  test("forced refreshes reuse a fresh token, concurrent requests collapse, sign-out drops the identity", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${urls.web}/sign-up`);
-    await page.fill("#name", "Token User");
-    await page.fill("#email", `t${Math.random().toString(36).slice(2)}@example.com`);
-    await page.fill("#password", "token password 1");
-    await page.click("#auth button");
-    await page.waitForURL(urls.web + "/");
-    await page.waitForFunction(() => document.getElementById("sidebar-user").textContent === "Token User");
-    const counts = await page.evaluate(async () => {
-      const t = Ferrovex.debug.tokens;
-      const first = t.requests;
-      await t.get(false);
-      await t.get(true); // the forced refresh right after confirmation
-      const afterForced = t.requests;
-      t.forget();
-      await Promise.all([t.get(true), t.get(true), t.get(true), t.get(true), t.get(true)]);
-      return { first, afterForced, afterConcurrent: t.requests };
+  describe(name, () => {
+    let browser;
+    before(async () => {
+      browser = await launch();
     });
-    assert.equal(counts.afterForced, counts.first, "a forced refresh within 10 s costs no request");
-    assert.equal(counts.afterConcurrent, counts.afterForced + 1, "five concurrent requests make one");
-    // Sign out: the socket's identity changes before the next result; user data is cleared.
-    const seen = await page.evaluate(async () => {
-      const values = [];
-      Ferrovex.query("auth:getCurrentUser", {}, {}, (u) => values.push(u === undefined ? "cleared" : u === null ? "null" : u.name));
-      await new Promise((r) => setTimeout(r, 300));
-      await Ferrovex.signOut();
-      await new Promise((r) => setTimeout(r, 1000));
-      return values;
+    after(async () => {
+      if (browser) await browser.close();
     });
-    const afterSignOut = seen.slice(seen.indexOf("cleared"));
-    assert.ok(seen.includes("Token User") && seen.includes("cleared"), JSON.stringify(seen));
-    assert.deepEqual([...new Set(afterSignOut)], ["cleared", "null"], `no stale user after sign-out: ${JSON.stringify(seen)}`);
-    await context.close();
+
+    describe(`demo web app in ${name}`, () => {
+      test("the server-rendered HTML already holds the data before any script runs", async () => {
+        const message = `ssr-${Math.random().toString(36).slice(2)}`;
+        await send(message);
+        const { page, close } = await openWithoutScripts(engine, browser);
+        const items = await texts(page, "#messages li");
+        assert.ok(items.some((t) => t.includes(message)), `no ${message} in ${JSON.stringify(items)}`);
+        await close();
+      });
+
+      test("a message sent from a second browser appears in the first without a reload", async () => {
+        const pageA = await open(browser);
+        const pageB = await open(browser);
+        await live(pageA);
+        const message = `live-${Math.random().toString(36).slice(2)}`;
+        await fill(pageB, "#body", message);
+        await click(pageB, "#send button");
+        await until(pageA, (t) => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes(t)), message);
+        await pageA.browserContext().close();
+        await pageB.browserContext().close();
+      });
+
+      test("header and sidebar share one wire subscription, and SSR hands over to a cached WebSocket run", async () => {
+        const start = stdout.length;
+        const page = await open(browser);
+        await live(page);
+        // Three query() calls on the page (header, sidebar, messages), two distinct queries.
+        await waitFor(async () => (await page.evaluate(() => Ferrovex.debug.wireSubscriptions())) === 2, "two wire subscriptions");
+        await waitFor(() => stdout.slice(start).some((l) => l.startsWith("Q auth:getCurrentUser (WebSocket)")), "the WebSocket run");
+        // The seed's pattern: the SSR run over the HTTP API, then the subscription served from the
+        // cache over the WebSocket.
+        const lines = stdout.slice(start).filter((l) => l.startsWith("Q auth:getCurrentUser"));
+        assert.equal(lines.length, 2, lines.join("\n"));
+        assert.ok(lines[0].startsWith("Q auth:getCurrentUser (HTTP API) success"), lines[0]);
+        assert.equal(lines[1], "Q auth:getCurrentUser (WebSocket) success (cached) 0ms");
+        await page.browserContext().close();
+      });
+
+      test("signing up in the browser shows the user live, and the HTML never holds the JWT", async () => {
+        const page = await open(browser, "/sign-up");
+        await signUp(page, "Browser User", `b${Math.random().toString(36).slice(2)}@example.com`, "browser password 1");
+        const cookies = await page.browserContext().cookies();
+        const jwt = cookies.find((c) => c.name === "better-auth.convex_jwt");
+        assert.ok(jwt, "the convex_jwt cookie is set");
+        // The page as the browser's cookies get it (all of them belong to the test host).
+        const cookie = cookies.map((c) => `${c.name}=${c.value}`).join("; ");
+        const html = await (await fetch(urls.web, { headers: { cookie } })).text();
+        assert.ok(html.includes("Browser User"), "the signed-in page is rendered for the user");
+        assert.ok(!html.includes(jwt.value) && !/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./.test(html), "no JWT in the HTML");
+        await page.browserContext().close();
+      });
+    });
+
+    describe(`query options in ${name}`, () => {
+      test("the settings page (subscribe: false) ignores server writes until refresh()", async () => {
+        const start = stdout.length;
+        const page = await open(browser, "/settings");
+        await live(page);
+        const before = await text(page, "#motd");
+        const motd = `motd-${Math.random().toString(36).slice(2)}`;
+        await mutate("config:setSettings", { motd });
+        await new Promise((r) => setTimeout(r, 1000));
+        assert.equal(await text(page, "#motd"), before, "no live update without a subscription");
+        await click(page, "#refresh");
+        await until(page, (m) => document.getElementById("motd").textContent === m, motd);
+        // Only HTTP API executions for this query: the SSR one and the refresh.
+        await waitFor(() => linesFor(start, "config:getSettings").length >= 2, "two executions");
+        const lines = linesFor(start, "config:getSettings");
+        assert.ok(lines.every((l) => l.includes("(HTTP API)")), lines.join("\n"));
+        await page.browserContext().close();
+      });
+
+      test("a query that starts as 'skip' and later gets args receives live updates", async () => {
+        const page = await open(browser, "/search");
+        await live(page);
+        const word = `w${Math.random().toString(36).slice(2)}`;
+        await fill(page, "#q", word);
+        await click(page, "#search button");
+        await mutate("posts:create", { title: `About ${word}`, body: "created on the server" });
+        await until(page, (w) => document.getElementById("live").textContent.includes(w), word);
+        await page.browserContext().close();
+      });
+
+      test("server: false runs only over the WebSocket; both false is one HTTP fetch from the browser", async () => {
+        let start = stdout.length;
+        const page = await open(browser, "/session");
+        await until(page, () => document.getElementById("session").textContent === "Not signed in");
+        await waitFor(() => linesFor(start, "session:get").length >= 1, "the session:get execution");
+        assert.ok(linesFor(start, "session:get").every((l) => l.includes("(WebSocket)")), linesFor(start, "session:get").join("\n"));
+        start = stdout.length;
+        await page.goto(`${urls.web}/reports`);
+        await until(page, () => document.getElementById("report").textContent.includes("messages"));
+        await new Promise((r) => setTimeout(r, 300));
+        const lines = linesFor(start, "reports:get");
+        assert.equal(lines.length, 1, lines.join("\n"));
+        assert.ok(lines[0].includes("(HTTP API)"), lines[0]);
+        await page.browserContext().close();
+      });
+    });
+
+    describe(`paginated queries in ${name}`, () => {
+      test("loadMore adds pages, and every loaded page stays live and keeps its place", async () => {
+        const channel = `h${Math.random().toString(36).slice(2, 10)}`;
+        for (let i = 1; i <= 7; i++) await mutate("messages:send", { channel, author: "pager", body: `m${i}` });
+        const page = await open(browser, `/history?channel=${channel}`);
+        const status = (s) => until(page, (want) => document.getElementById("history").dataset.status === want, s);
+        await status("CanLoadMore");
+        const bodies = () => texts(page, "#pages li");
+        assert.deepEqual(await bodies(), ["pager m7", "pager m6", "pager m5", "pager m4", "pager m3"]);
+        await click(page, "#more");
+        await status("Exhausted");
+        assert.deepEqual(await bodies(), ["pager m7", "pager m6", "pager m5", "pager m4", "pager m3", "pager m2", "pager m1"]);
+        // A new message lands in the first page, which grows: nothing is pushed into the next
+        // page twice or lost between them.
+        await mutate("messages:send", { channel, author: "pager", body: "m8" });
+        await until(page, () => document.querySelectorAll("#pages li").length === 8);
+        assert.deepEqual(await bodies(), ["pager m8", "pager m7", "pager m6", "pager m5", "pager m4", "pager m3", "pager m2", "pager m1"]);
+        await page.browserContext().close();
+      });
+    });
+
+    describe(`client tokens in ${name}`, () => {
+      test("forced refreshes reuse a fresh token, concurrent requests collapse, sign-out drops the identity", async () => {
+        const page = await open(browser, "/sign-up");
+        await signUp(page, "Token User", `t${Math.random().toString(36).slice(2)}@example.com`, "token password 1");
+        const counts = await page.evaluate(async () => {
+          const t = Ferrovex.debug.tokens;
+          const first = t.requests;
+          await t.get(false);
+          await t.get(true); // the forced refresh right after confirmation
+          const afterForced = t.requests;
+          t.forget();
+          await Promise.all([t.get(true), t.get(true), t.get(true), t.get(true), t.get(true)]);
+          return { first, afterForced, afterConcurrent: t.requests };
+        });
+        assert.equal(counts.afterForced, counts.first, "a forced refresh within 10 s costs no request");
+        assert.equal(counts.afterConcurrent, counts.afterForced + 1, "five concurrent requests make one");
+        // Sign out: the socket's identity changes before the next result; user data is cleared.
+        const seen = await page.evaluate(async () => {
+          const values = [];
+          Ferrovex.query("auth:getCurrentUser", {}, {}, (u) => values.push(u === undefined ? "cleared" : u === null ? "null" : u.name));
+          await new Promise((r) => setTimeout(r, 300));
+          await Ferrovex.signOut();
+          await new Promise((r) => setTimeout(r, 1000));
+          return values;
+        });
+        const afterSignOut = seen.slice(seen.indexOf("cleared"));
+        assert.ok(seen.includes("Token User") && seen.includes("cleared"), JSON.stringify(seen));
+        assert.deepEqual([...new Set(afterSignOut)], ["cleared", "null"], `no stale user after sign-out: ${JSON.stringify(seen)}`);
+        await page.browserContext().close();
+      });
+    });
   });
-});
+}

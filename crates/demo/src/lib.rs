@@ -2,7 +2,7 @@
 //! names and contracts, so they stay stable:
 //!
 //! - `messages:list` `{channel?}`, `messages:send` `{channel?, author, body}`,
-//!   `messages:page` `{channel?, paginationOpts}`
+//!   `messages:page` `{channel?, paginationOpts, newestFirst?}`
 //! - `counter:get` `{name?}`, `counter:increment` `{name?, by?: int64}`
 //! - `demo:echo` `{value}`, `demo:failAfterWrite` `{channel?}`
 //! - `auth:getCurrentUser` `{}`, `teams:listMyTeams` `{}`, `teams:create` `{name}`

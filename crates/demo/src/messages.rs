@@ -28,6 +28,8 @@ struct SendArgs {
 struct PageArgs {
     channel: Option<String>,
     pagination_opts: PaginationOpts,
+    /// Newest first (default: oldest first).
+    newest_first: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +62,11 @@ fn page(ctx: &mut QueryCtx, args: PageArgs) -> FnResult<PaginationResult> {
         .db
         .query("messages")?
         .with_index("by_channel", |q| q.eq("channel", channel))?
+        .order(if args.newest_first == Some(true) {
+            Order::Desc
+        } else {
+            Order::Asc
+        })
         .paginate(&args.pagination_opts)?)
 }
 

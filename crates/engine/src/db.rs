@@ -285,6 +285,21 @@ pub struct PaginationOpts {
     /// `null` for the first page, else a `continueCursor` from the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Keeps a loaded page's bounds fixed: the page then holds every result after `cursor` up
+    /// to and including this one (a `continueCursor` it returned before), however many there
+    /// are now, so pages neither overlap nor leave gaps while documents come and go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_cursor: Option<String>,
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<Vec<u8>>, EngineError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(c) => URL_SAFE_NO_PAD
+            .decode(c)
+            .map(Some)
+            .map_err(|_| EngineError::BadDatabaseCall("invalid pagination cursor".to_owned())),
+    }
 }
 
 /// One page, as returned to clients (`{page, isDone, continueCursor}`).
@@ -444,12 +459,7 @@ impl<'a> Query<'a> {
                     opts.num_items
                 ))
             })?;
-        let after = match opts.cursor.as_deref() {
-            None | Some("") => None,
-            Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| {
-                EngineError::BadDatabaseCall("invalid pagination cursor".to_owned())
-            })?),
-        };
+        let after = decode_cursor(opts.cursor.as_deref())?;
         if let Some(after) = &after {
             match self.order {
                 Order::Asc => {
@@ -464,6 +474,9 @@ impl<'a> Query<'a> {
                     }
                 }
             }
+        }
+        if let Some(end) = decode_cursor(opts.end_cursor.as_deref())? {
+            return self.paginate_to(end, opts);
         }
         // Fetch one extra entry to learn whether this is the last page.
         let mut docs = self.scan(Some(n + 1))?;
@@ -480,6 +493,59 @@ impl<'a> Query<'a> {
             page: docs,
             is_done,
             continue_cursor,
+        })
+    }
+
+    /// The page from the current range's start up to and including the key `end`.
+    fn paginate_to(
+        mut self,
+        end: Vec<u8>,
+        opts: &PaginationOpts,
+    ) -> Result<PaginationResult, EngineError> {
+        let whole = self.range.clone();
+        match self.order {
+            Order::Asc => {
+                let stop = key_successor(&end);
+                if self.range.end.as_ref().is_none_or(|e| &stop < e) {
+                    self.range.end = Some(stop);
+                }
+            }
+            Order::Desc => {
+                if end > self.range.start {
+                    self.range.start = end.clone();
+                }
+            }
+        }
+        let empty = self
+            .range
+            .end
+            .as_ref()
+            .is_some_and(|e| *e <= self.range.start);
+        let docs = if empty {
+            Vec::new()
+        } else {
+            self.scan(Some(MAX_PAGE_SIZE + 1))?
+        };
+        if docs.len() > MAX_PAGE_SIZE {
+            return Err(EngineError::BadDatabaseCall(format!(
+                "the page between these cursors holds more than {MAX_PAGE_SIZE} documents"
+            )));
+        }
+        // Whether anything lies beyond the end (read, so a later insert there is noticed).
+        self.range = whole;
+        match self.order {
+            Order::Asc => self.range.start = self.range.start.clone().max(key_successor(&end)),
+            Order::Desc => {
+                if self.range.end.as_ref().is_none_or(|e| end < *e) {
+                    self.range.end = Some(end);
+                }
+            }
+        }
+        let is_done = self.scan(Some(1))?.is_empty();
+        Ok(PaginationResult {
+            page: docs,
+            is_done,
+            continue_cursor: opts.end_cursor.clone().unwrap_or_default(),
         })
     }
 }

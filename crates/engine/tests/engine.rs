@@ -45,6 +45,7 @@ struct RangeArgs {
 struct PageArgs {
     group: String,
     pagination_opts: PaginationOpts,
+    desc: Option<bool>,
 }
 
 fn test_app() -> App {
@@ -158,6 +159,11 @@ fn test_app() -> App {
                 .db
                 .query("items")?
                 .with_index("by_group_n", |q| q.eq("group", a.group.as_str()))?
+                .order(if a.desc == Some(true) {
+                    Order::Desc
+                } else {
+                    Order::Asc
+                })
                 .paginate(&a.pagination_opts)?)
         })
         .query("items:all", |ctx: &mut QueryCtx, _: NoArgs| {
@@ -521,6 +527,94 @@ async fn pagination_walks_1000_documents_without_gaps_or_duplicates_under_writes
             .result
             .is_err()
     );
+    engine.shutdown();
+}
+
+/// One page: its `n`s, `isDone` and `continueCursor`.
+async fn page_of(
+    engine: &Engine,
+    desc: bool,
+    group: &str,
+    cursor: Option<&str>,
+    end: Option<&str>,
+) -> (Vec<i64>, bool, String) {
+    let mut opts = vec![
+        ("numItems", Value::Float64(4.0)),
+        ("cursor", cursor.map_or(Value::Null, Value::from)),
+    ];
+    if let Some(end) = end {
+        opts.push(("endCursor", Value::from(end)));
+    }
+    let args = Value::object([
+        ("group", Value::from(group)),
+        ("desc", Value::Boolean(desc)),
+        ("paginationOpts", Value::object(opts)),
+    ]);
+    let out = call(engine, FunctionKind::Query, "items:page", args).await;
+    let page = out.result.unwrap();
+    let obj = page.as_object().unwrap();
+    (
+        obj["page"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_object().unwrap()["n"].as_i64().unwrap())
+            .collect(),
+        obj["isDone"] == Value::Boolean(true),
+        obj["continueCursor"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn pinned_pages_keep_their_bounds_while_documents_come_and_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), clock_at(1_000_000));
+    let insert = |group: &'static str, from, to| {
+        let engine = engine.clone();
+        async move {
+            call(
+                &engine,
+                FunctionKind::Mutation,
+                "items:insert",
+                insert_args(group, from, to),
+            )
+            .await
+            .result
+            .unwrap();
+        }
+    };
+    for (desc, g) in [(false, "asc"), (true, "desc")] {
+        insert(g, 0, 10).await;
+        let (first, done, c1) = page_of(&engine, desc, g, None, None).await;
+        let (second, _, c2) = page_of(&engine, desc, g, Some(&c1), None).await;
+        let expected: (Vec<i64>, Vec<i64>) = if desc {
+            (vec![9, 8, 7, 6], vec![5, 4, 3, 2])
+        } else {
+            (vec![0, 1, 2, 3], vec![4, 5, 6, 7])
+        };
+        assert_eq!((&first, &second), (&expected.0, &expected.1));
+        assert!(!done);
+        // A document lands inside the first page: pinned to its end cursor, the first page
+        // grows, and the second page neither shifts nor repeats anything.
+        let inside = first[2];
+        insert(g, inside, inside + 1).await;
+        let (grown, done, cursor) = page_of(&engine, desc, g, None, Some(&c1)).await;
+        assert_eq!(grown.len(), 5, "{grown:?}");
+        assert!(grown.iter().filter(|n| **n == inside).count() == 2 && !done);
+        assert_eq!(cursor, c1, "a pinned page ends where it did");
+        let (same, done, cursor) = page_of(&engine, desc, g, Some(&c1), Some(&c2)).await;
+        assert_eq!(
+            (same, done, cursor),
+            (expected.1.clone(), false, c2.clone())
+        );
+        let (last, done, _) = page_of(&engine, desc, g, Some(&c2), None).await;
+        assert!(done && last.len() == 2, "{last:?}");
+        // The pinned last page is done; a cursor pair past the end is an empty page.
+        let (_, done, c3) = page_of(&engine, desc, g, Some(&c2), None).await;
+        assert!(page_of(&engine, desc, g, Some(&c2), Some(&c3)).await.1 && done);
+        let (empty, _, _) = page_of(&engine, desc, g, Some(&c2), Some(&c1)).await;
+        assert!(empty.is_empty(), "end before start: {empty:?}");
+    }
     engine.shutdown();
 }
 

@@ -123,7 +123,10 @@ fn p50(samples: &[Duration]) -> Duration {
 
 /// `+12.3 %`: how much slower the signed-in page is than the anonymous one at p50.
 fn gap(p: &Paired) -> String {
-    let (s, a) = (p50(&p.signed).as_secs_f64(), p50(&p.anonymous).as_secs_f64());
+    let (s, a) = (
+        p50(&p.signed).as_secs_f64(),
+        p50(&p.anonymous).as_secs_f64(),
+    );
     format!("{:+.1} %", (s / a.max(f64::EPSILON) - 1.0) * 100.0)
 }
 
@@ -185,9 +188,10 @@ pub async fn web_rows(
         let url = format!("{web}/");
         let (seq, conc, rps) = ttfb(&url, &cookie, sequential, secs, connections).await?;
         // Signed-in and anonymous requests alternate on each connection (like for like).
-        rows.push(Stats::of(seq.signed.clone()).row(&format!(
-            "web: signed-in SSR page, {label}, sequential"
-        )));
+        rows.push(
+            Stats::of(seq.signed.clone())
+                .row(&format!("web: signed-in SSR page, {label}, sequential")),
+        );
         rows.push(Stats::of(seq.anonymous.clone()).row(&format!(
             "web: anonymous SSR page ({label} deployment), sequential; signed-in {} at p50",
             gap(&seq)

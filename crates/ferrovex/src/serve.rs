@@ -153,6 +153,23 @@ impl AuthArgs {
     }
 }
 
+/// The web origin's counters, on the API origin's `/metrics` and dashboard.
+#[derive(Debug)]
+struct WebMetrics(Arc<ferrovex_ssr::stats::SsrStats>);
+
+impl ferrovex_server::MetricsSection for WebMetrics {
+    fn title(&self) -> &str {
+        "web origin (SSR)"
+    }
+
+    fn summary(&self) -> Vec<(&'static str, String)> {
+        self.0.summary()
+    }
+
+    fn prometheus(&self) -> String {
+        self.0.prometheus()
+    }
+}
 /// A running deployment.
 pub struct Running {
     /// The bound API address.
@@ -297,21 +314,6 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let api_state = ApiState {
-        engine: engine.clone(),
-        verifier: Some(verifier),
-        auth: Some(auth.clone()),
-    };
-    let api = tokio::spawn(ferrovex_server::serve_api(
-        api_listener,
-        api_state,
-        until_stopped(),
-    ));
-    let site = tokio::spawn(serve_site(
-        site_listener,
-        SiteState { auth: auth.clone() },
-        until_stopped(),
-    ));
     let web_state = ferrovex_web::WebState::start(ferrovex_web::WebConfig {
         api_url: format!("http://{api_addr}"),
         site_url: format!("http://{site_addr}"),
@@ -327,6 +329,22 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     // Sessions revoked at the site origin directly (not through the web proxy) leave the web
     // cache at once too; with Redis the revocation reaches every web instance.
     web_state.auth().follow_revocations(auth.revocations());
+    let api_state = ApiState {
+        engine: engine.clone(),
+        verifier: Some(verifier),
+        auth: Some(auth.clone()),
+        sections: vec![Arc::new(WebMetrics(web_state.auth().stats().clone()))],
+    };
+    let api = tokio::spawn(ferrovex_server::serve_api(
+        api_listener,
+        api_state,
+        until_stopped(),
+    ));
+    let site = tokio::spawn(serve_site(
+        site_listener,
+        SiteState { auth: auth.clone() },
+        until_stopped(),
+    ));
     let web = tokio::spawn(ferrovex_web::serve_web(
         web_listener,
         web_state,

@@ -128,6 +128,20 @@ fn live_part(state: &ApiState, filter: &Filter) -> String {
         html.push_str(&parts.join(" · "));
         html.push_str("</small></div></section>");
     }
+    for section in &state.sections {
+        let _ = write!(
+            html,
+            r#"<section class="cards auth"><div class="card wide"><span>{}</span><small>"#,
+            escape(section.title())
+        );
+        let parts: Vec<String> = section
+            .summary()
+            .into_iter()
+            .map(|(name, value)| format!("{}&nbsp;<code>{}</code>", escape(name), escape(&value)))
+            .collect();
+        html.push_str(&parts.join(" · "));
+        html.push_str("</small></div></section>");
+    }
     let rows: Vec<_> = engine
         .function_log()
         .since(0)

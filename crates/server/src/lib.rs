@@ -30,6 +30,20 @@ pub struct ApiState {
     pub verifier: Option<Arc<ferrovex_auth::verify::Verifier>>,
     /// The built-in auth service, for its counters on `/metrics` and the dashboard.
     pub auth: Option<Arc<ferrovex_auth::service::AuthService>>,
+    /// Counters of other components in this process (the web origin), shown on `/metrics`
+    /// and the dashboard.
+    pub sections: Vec<Arc<dyn MetricsSection>>,
+}
+
+/// Counters of a component outside the API origin (for example the web origin running in the
+/// same process), added to `/metrics` and to a dashboard card.
+pub trait MetricsSection: Send + Sync + std::fmt::Debug {
+    /// Title of its dashboard card.
+    fn title(&self) -> &str;
+    /// `(name, value)` pairs shown on the card.
+    fn summary(&self) -> Vec<(&'static str, String)>;
+    /// The counters in the Prometheus text format.
+    fn prometheus(&self) -> String;
 }
 
 /// The router of the API origin (default 127.0.0.1:3210).

@@ -173,6 +173,9 @@ pub(crate) async fn handler(State(state): State<ApiState>) -> impl IntoResponse 
     if let Some(auth) = &state.auth {
         text.push_str(&render_auth(auth.stats()));
     }
+    for section in &state.sections {
+        text.push_str(&section.prometheus());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -353,6 +353,81 @@
     };
   }
 
+  // paginatedQuery(path, args | "skip", {initialNumItems}, onChange(results, status, error))
+  //   -> {loadMore(numItems), setArgs, close}
+  // Each loaded page is its own live subscription. Once a page has loaded and more follow,
+  // it is pinned to the end cursor it returned (`paginationOpts.endCursor`), so pages never
+  // overlap or leave gaps as documents come and go; the last page grows with new documents.
+  // status: "LoadingFirstPage" | "CanLoadMore" | "LoadingMore" | "Exhausted".
+  function paginatedQuery(path, args, options, onChange) {
+    const initialNumItems = (options && options.initialNumItems) || 10;
+    let current = args;
+    let pages = [];
+    let closed = false;
+    const emit = () => {
+      if (closed) return;
+      const results = [];
+      let error = null;
+      for (const p of pages) {
+        if (p.error) error = p.error;
+        if (!p.result) break;
+        results.push(...p.result.page);
+      }
+      const last = pages[pages.length - 1];
+      let status;
+      if (current === "skip" || !pages[0] || !pages[0].result) status = "LoadingFirstPage";
+      else if (!last.result) status = "LoadingMore";
+      else status = last.result.isDone ? "Exhausted" : "CanLoadMore";
+      onChange(results, status, error);
+    };
+    const addPage = (cursor, numItems) => {
+      const page = { cursor, numItems, pinned: false, result: null, error: null, handle: null };
+      const argsFor = (endCursor) => {
+        const paginationOpts = { numItems: page.numItems, cursor: page.cursor };
+        if (endCursor) paginationOpts.endCursor = endCursor;
+        return Object.assign({}, current, { paginationOpts });
+      };
+      page.handle = query(path, argsFor(null), { server: false }, (value, error) => {
+        if (closed || !pages.includes(page)) return;
+        page.error = error || null;
+        if (value) {
+          page.result = value;
+          if (!page.pinned && !value.isDone) {
+            page.pinned = true;
+            page.handle.setArgs(argsFor(value.continueCursor));
+          }
+        }
+        emit();
+      });
+      pages.push(page);
+    };
+    const reset = () => {
+      for (const p of pages) p.handle.close();
+      pages = [];
+      if (current !== "skip") addPage(null, initialNumItems);
+      emit();
+    };
+    reset();
+    return {
+      loadMore(numItems) {
+        const last = pages[pages.length - 1];
+        if (closed || !last || !last.result || last.result.isDone) return false;
+        addPage(last.result.continueCursor, numItems || initialNumItems);
+        emit();
+        return true;
+      },
+      setArgs(next) {
+        current = next;
+        reset();
+      },
+      close() {
+        closed = true;
+        for (const p of pages) p.handle.close();
+        pages = [];
+      },
+    };
+  }
+
   async function authRequest(path, body) {
     const r = await fetch("/api/auth" + path, { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" }, body: JSON.stringify(body || {}) });
     const json = await r.json().catch(() => null);
@@ -392,6 +467,14 @@
         setArgs: (a) => ready.then(() => handle.inner.setArgs(a)),
         refresh: () => ready.then(() => handle.inner.refresh()),
         close: () => ready.then(() => handle.inner.close()),
+      };
+    },
+    paginatedQuery(path, args, options, onChange) {
+      const inner = ready.then(() => paginatedQuery(path, args, options, onChange));
+      return {
+        loadMore: (n) => inner.then((q) => q.loadMore(n)),
+        setArgs: (a) => inner.then((q) => q.setArgs(a)),
+        close: () => inner.then((q) => q.close()),
       };
     },
     mutation: (path, args) => ready.then(() => client().request("Mutation", path, args)),

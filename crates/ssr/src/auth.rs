@@ -4,7 +4,6 @@
 //! calls only: it must never be written into HTML.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -16,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cache::{CachedToken, TokenCache, cache_key, cache_key_of_digest};
 use crate::http::Http;
+use crate::stats::SsrStats;
 use crate::timing::ServerTiming;
 
 /// Cached tokens are dropped this long before their `exp`.
@@ -142,7 +142,7 @@ pub struct SsrAuth {
     http: Http,
     cache: Option<Arc<dyn TokenCache>>,
     config: AuthCacheConfig,
-    exchanges: AtomicU64,
+    stats: Arc<SsrStats>,
 }
 
 impl SsrAuth {
@@ -157,13 +157,18 @@ impl SsrAuth {
             http: Http::new(EXCHANGE_DEADLINE),
             cache: if config.enabled { cache } else { None },
             config,
-            exchanges: AtomicU64::new(0),
+            stats: Arc::new(SsrStats::default()),
         }
     }
 
     /// How many token exchanges were made (cache misses).
     pub fn exchanges(&self) -> u64 {
-        self.exchanges.load(Ordering::Relaxed)
+        self.stats.exchanges()
+    }
+
+    /// The toolkit's counters (the page renderer records its pages here too).
+    pub fn stats(&self) -> &Arc<SsrStats> {
+        &self.stats
     }
 
     /// The auth state of a request, recording phases in `timing`.
@@ -194,6 +199,7 @@ impl SsrAuth {
                 start.elapsed(),
                 Some(if hit.is_some() { "hit" } else { "miss" }),
             );
+            self.stats.cache_lookup(hit.is_some());
             if let Some(hit) = hit {
                 let user = decode_claims(&hit.jwt).as_ref().and_then(display_user);
                 return RequestAuth {
@@ -205,6 +211,7 @@ impl SsrAuth {
         }
         let start = Instant::now();
         let token = self.exchange(cookie_header.unwrap_or_default()).await;
+        self.stats.exchange(token.is_some());
         timing.add(
             "auth_exchange",
             start.elapsed(),
@@ -249,7 +256,6 @@ impl SsrAuth {
     }
 
     async fn exchange(&self, cookie_header: &str) -> Option<String> {
-        self.exchanges.fetch_add(1, Ordering::Relaxed);
         let req = hyper::Request::get(format!("{}/api/auth/convex/token", self.site_url))
             .header("cookie", cookie_header)
             .body(Full::new(Bytes::new()))
@@ -273,6 +279,7 @@ impl SsrAuth {
     pub async fn clear_auth_cache(&self, session_token: &str) {
         if let Some(cache) = &self.cache {
             cache.remove(&cache_key(session_token)).await;
+            self.stats.revoked();
         }
     }
 
@@ -281,6 +288,7 @@ impl SsrAuth {
     pub async fn clear_auth_cache_digest(&self, digest: &str) {
         if let (Some(cache), Some(key)) = (&self.cache, cache_key_of_digest(digest)) {
             cache.remove(&key).await;
+            self.stats.revoked();
         }
     }
 

@@ -7,6 +7,7 @@
 //!   collect their results into the page payload ([`payload::Payload`]).
 //! - [`timing::ServerTiming`]: the `Server-Timing` header with each auth phase and query.
 //! - [`proxy`]: the `/api/auth/*` proxy from the web origin to the site origin.
+//! - [`stats::SsrStats`]: counters and a render-time histogram for `/metrics`.
 //! - [`runtime::RUNTIME_JS`]: the browser runtime, served at [`runtime::RUNTIME_PATH`].
 
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod proxy;
 pub mod query;
 pub mod redis_cache;
 pub mod runtime;
+pub mod stats;
 pub mod timing;
 
 /// Errors of the toolkit.

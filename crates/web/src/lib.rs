@@ -98,6 +98,7 @@ pub fn web_router(state: WebState) -> Router {
         .route("/search", get(pages::search))
         .route("/session", get(pages::session))
         .route("/reports", get(pages::reports))
+        .route("/history", get(pages::history))
         .route("/sign-in", get(pages::sign_in))
         .route("/sign-up", get(pages::sign_up))
         .route(RUNTIME_PATH, get(runtime))

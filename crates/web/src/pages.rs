@@ -1,7 +1,7 @@
 //! The demo pages. Each renders its data on the server (the HTML holds it before any script
 //! runs), embeds the payload, and hands over to the browser runtime.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use ferrovex_ssr::auth::RequestAuth;
@@ -24,7 +24,7 @@ fn escape(s: &str) -> String {
 const STYLE: &str = "
 *{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;color:#1d2330;background:#f6f7f9}
 header{display:flex;justify-content:space-between;align-items:center;padding:12px 24px;background:#1d2330;color:#fff}
-header a{color:#cdd8ff;text-decoration:none;margin-left:14px}header .brand{font-weight:700;color:#fff;margin:0}
+header a{color:#cdd8ff;text-decoration:none;margin-left:14px}header a[aria-current]{color:#fff;border-bottom:2px solid #7f9cff}header .brand{font-weight:700;color:#fff;margin:0}
 .layout{display:flex;max-width:1100px;margin:0 auto;gap:24px;padding:24px}
 aside{width:230px;flex:none;background:#fff;border:1px solid #e2e5ea;border-radius:10px;padding:16px;align-self:flex-start}
 aside h3{margin:0 0 8px;font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:#5b6475}
@@ -35,7 +35,7 @@ ul.messages li{padding:8px 0;border-bottom:1px solid #eef0f3}ul.messages b{color
 form.row{display:flex;gap:8px;margin-top:14px}
 input{font:inherit;padding:8px 10px;border:1px solid #c9ced8;border-radius:8px;flex:1}
 button{font:inherit;padding:8px 14px;border:0;border-radius:8px;background:#2f5bea;color:#fff;cursor:pointer}
-button.link{background:none;color:#cdd8ff;padding:0;margin-left:14px}
+button.link{background:none;color:#cdd8ff;padding:0;margin-left:14px}button:disabled{opacity:.5;cursor:default}.pager{display:flex;gap:12px;align-items:center;margin:14px 0 0}
 .muted{color:#5b6475}.error{color:#c62828}.status{font-size:12px;color:#8a93a3}
 .who{margin-left:18px;font-weight:600}h3{margin:16px 0 6px;font-size:14px;color:#5b6475}
 .auth{max-width:380px;margin:60px auto}.auth form{display:flex;flex-direction:column;gap:10px}
@@ -51,6 +51,29 @@ fn user_label(user: Option<&Json>) -> String {
         ),
         None => "Guest".to_owned(),
     }
+}
+
+/// The header's page links; the current page is marked for assistive tech and styled.
+fn nav_links(title: &str) -> String {
+    [
+        ("/", "Chat"),
+        ("/teams", "Teams"),
+        ("/settings", "Settings"),
+        ("/search", "Search"),
+        ("/session", "Session"),
+        ("/reports", "Reports"),
+        ("/history", "History"),
+    ]
+    .iter()
+    .map(|(href, name)| {
+        let current = if *name == title {
+            r#" aria-current="page""#
+        } else {
+            ""
+        };
+        format!(r#"<a href="{href}"{current}>{name}</a>"#)
+    })
+    .collect()
 }
 
 fn page(
@@ -69,11 +92,12 @@ fn page(
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{title} · Ferrovex demo</title><style>{STYLE}</style></head><body>
-<header><a class="brand" href="/">Ferrovex demo</a><nav><a href="/">Chat</a><a href="/teams">Teams</a><a href="/settings">Settings</a><a href="/search">Search</a><a href="/session">Session</a><a href="/reports">Reports</a>
+<header><a class="brand" href="/">Ferrovex demo</a><nav>{links}
 <span id="header-user" class="who">{user}</span>{nav}</nav></header>
-<div class="layout"><aside><h3>Signed in as</h3><div id="sidebar-user">{user}</div><p class="status" id="connection">connecting…</p></aside>
+<div class="layout"><aside><h3>Account</h3><div id="sidebar-user">{user}</div><p class="status" id="connection">connecting…</p></aside>
 <main>{body}</main></div>
 {payload}<script src="{RUNTIME_PATH}"></script><script>{script}</script></body></html>"#,
+        links = nav_links(title),
         title = escape(title),
         user = user_label(me),
         payload = payload.script(),
@@ -201,6 +225,7 @@ async fn render(
     body: impl FnOnce(&[PayloadQuery]) -> String,
     script: &str,
 ) -> Response {
+    let started = std::time::Instant::now();
     let mut timing = ServerTiming::default();
     let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
     let auth = state.auth.authenticate(cookie, &mut timing).await;
@@ -225,17 +250,19 @@ async fn render(
         user: auth.user.clone(),
         queries: all,
     };
-    respond(
-        page(
-            title,
-            &auth,
-            me_value.as_ref(),
-            &html_body,
-            &payload,
-            &format!("{LAYOUT_SCRIPT}\n{script}"),
-        ),
-        &timing,
-    )
+    let html = page(
+        title,
+        &auth,
+        me_value.as_ref(),
+        &html_body,
+        &payload,
+        &format!("{LAYOUT_SCRIPT}\n{script}"),
+    );
+    state
+        .auth
+        .stats()
+        .page(auth.user.is_some(), started.elapsed());
+    respond(html, &timing)
 }
 
 fn error_text(q: &PayloadQuery) -> String {
@@ -325,7 +352,8 @@ document.getElementById("save").onsubmit = async (e) => {
 /// the same search over the WebSocket.
 pub(crate) async fn search(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let script = r#"
-const render = (id) => (posts) => document.getElementById(id).replaceChildren(...(posts || []).map((p) => { const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = p.title; li.append(b, " " + p.body); return li; }));
+const hint = (text) => { const li = document.createElement("li"); li.className = "muted"; li.textContent = text; return li; };
+const render = (id) => (posts) => document.getElementById(id).replaceChildren(...(posts === undefined || posts === null ? [hint("Type a word and press Search.")] : posts.length === 0 ? [hint("No posts match.")] : posts.map((p) => { const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = p.title; li.append(b, " " + p.body); return li; })));
 const results = Ferrovex.query("posts:search", "skip", {subscribe: false}, render("results"));
 const live = Ferrovex.query("posts:search", "skip", {}, render("live"));
 document.getElementById("search").onsubmit = async (e) => {
@@ -347,7 +375,7 @@ document.getElementById("post").onsubmit = async (e) => {
         vec![("posts:search", QueryArgs::Skip, QueryOptions { server: true, subscribe: false })],
         |_| {
             r#"<div class="card"><h2>Search posts</h2><form class="row" id="search"><input id="q" placeholder="Search" maxlength="100"><button>Search</button></form>
-<h3>Results (fetched on demand)</h3><ul class="messages" id="results"></ul><h3>Live</h3><ul class="messages" id="live"></ul>
+<h3>Results (fetched on demand)</h3><ul class="messages" id="results"><li class="muted">Type a word and press Search.</li></ul><h3>Live</h3><ul class="messages" id="live"><li class="muted">Type a word and press Search.</li></ul>
 <h3>New post</h3><form class="row" id="post"><input id="title" placeholder="Title" required maxlength="280"><input id="body" placeholder="Text" required maxlength="280"><button>Post</button></form></div>"#
                 .to_owned()
         },
@@ -386,6 +414,47 @@ document.getElementById("refresh").onclick = () => report.refresh();"#;
         "Reports",
         vec![("reports:get", QueryArgs::Args(json!({})), QueryOptions { server: false, subscribe: false })],
         |_| r#"<div class="card"><h2>Reports</h2><p class="muted">One fetch from the browser (server: false, subscribe: false).</p><p id="report">Loading…</p><button id="refresh">Refresh</button></div>"#.to_owned(),
+        script,
+    )
+    .await
+}
+
+/// `/history?channel=`: `messages:page` newest first through the runtime's paginated query;
+/// every loaded page stays live and keeps its bounds.
+pub(crate) async fn history(
+    State(state): State<WebState>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let channel = params
+        .get("channel")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty() && c.chars().count() <= 64)
+        .unwrap_or("general")
+        .to_owned();
+    let script = r#"
+const channel = document.getElementById("history").dataset.channel;
+const list = document.getElementById("pages");
+const more = document.getElementById("more");
+const history = Ferrovex.paginatedQuery("messages:page", {channel, newestFirst: true}, {initialNumItems: 5}, (items, status) => {
+  list.replaceChildren(...items.map((m) => { const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = m.author; li.append(b, " " + m.body); return li; }));
+  document.getElementById("page-status").textContent = {LoadingFirstPage: "Loading…", CanLoadMore: `${items.length} loaded`, LoadingMore: "Loading more…", Exhausted: `All ${items.length} messages`}[status];
+  document.getElementById("history").dataset.status = status;
+  more.disabled = status !== "CanLoadMore";
+});
+more.onclick = () => history.loadMore(5);"#;
+    let channel = escape(&channel);
+    render(
+        &state,
+        &headers,
+        "History",
+        vec![],
+        move |_| {
+            format!(
+                r#"<div class="card" id="history" data-channel="{channel}"><h2>History of #{channel}</h2><p class="muted">Newest first, five at a time. Every loaded page stays live and keeps its place.</p>
+<ul class="messages" id="pages"></ul><p class="pager"><button id="more" disabled>Load more</button><span class="status" id="page-status">Loading…</span></p></div>"#
+            )
+        },
         script,
     )
     .await

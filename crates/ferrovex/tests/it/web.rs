@@ -1,5 +1,5 @@
 //! The web origin: SSR headers and payload over HTTP, the auth proxy's rules, and the browser
-//! suite (`tests/compat/browser.test.mjs`) in headless Chromium.
+//! suite (`tests/compat/browser.test.mjs`) in headless Chromium and Firefox.
 
 use serde_json::json;
 
@@ -74,16 +74,36 @@ async fn pages_carry_server_timing_vary_and_no_store_and_the_proxy_checks_origin
             .unwrap()
             .contains("auth_exchange")
     );
+    // The web origin's counters are on the API origin's /metrics and dashboard.
+    let (_, _, metrics) = send("GET", &format!("{}/metrics", server.url), vec![], &[]).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        "ferrovex_ssr_pages_total{auth=\"signed_in\"} 1\n",
+        "ferrovex_ssr_pages_total{auth=\"anonymous\"} 1\n",
+        "ferrovex_ssr_token_exchanges_total 1\n",
+        "ferrovex_ssr_render_seconds_count 2\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    let (_, _, dashboard) = send("GET", &format!("{}/_dashboard", server.url), vec![], &[]).await;
+    assert!(
+        String::from_utf8(dashboard)
+            .unwrap()
+            .contains("web origin (SSR)")
+    );
     server.interrupt();
 }
 
 #[tokio::test]
-async fn browser_suite_passes_in_headless_chromium() {
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Chromium is missing; run scripts/test, which installs it"
-    );
-    crate::common::run_node_suite("browser.test.mjs", "playwright-core", &[], 8).await;
+async fn browser_suite_passes_in_headless_chromium_and_firefox() {
+    for browser in ["/usr/bin/chromium", "/usr/bin/firefox-esr"] {
+        assert!(
+            std::path::Path::new(browser).exists(),
+            "{browser} is missing; run scripts/test, which installs it"
+        );
+    }
+    // Every test of the suite runs in both browsers.
+    crate::common::run_node_suite("browser.test.mjs", "puppeteer-core", &[], 18).await;
 }
 
 /// A throwaway Redis server on a free port.
