@@ -267,6 +267,42 @@ for (const engine of BROWSERS) {
       });
     });
 
+    describe(`optimistic updates in ${name}`, () => {
+      test("an optimistic result shows first and gives way to the server's; a failed mutation rolls it back", async () => {
+        const page = await open(browser, "/");
+        await live(page);
+        const channel = `o${Math.random().toString(36).slice(2, 10)}`;
+        const r = await page.evaluate(async (channel) => {
+          const seen = [];
+          Ferrovex.query("messages:list", { channel }, {}, (msgs) => msgs && seen.push(msgs.map((m) => m.body + (m.pending ? "*" : ""))));
+          while (seen.length === 0) await new Promise((res) => setTimeout(res, 20));
+          const add = (store, args) => {
+            const current = store.getQuery("messages:list", { channel }) || [];
+            store.setQuery("messages:list", { channel }, [...current, { body: args.body, pending: true }]);
+          };
+          await Ferrovex.mutation("messages:send", { channel, author: "o", body: "hello" }, { optimisticUpdate: add });
+          const confirmed = seen[seen.length - 1];
+          let failure = null;
+          try {
+            await Ferrovex.mutation("messages:send", { channel, author: "o", body: "" }, { optimisticUpdate: add });
+          } catch (e) {
+            failure = e.data && e.data.code;
+          }
+          // As JSON: WebDriver BiDi hands back repeated references as undefined.
+          return JSON.stringify({ seen, confirmed, failure, last: seen[seen.length - 1] });
+        }, channel).then(JSON.parse);
+        const at = (v) => r.seen.findIndex((s) => JSON.stringify(s) === JSON.stringify(v));
+        assert.deepEqual(r.seen[0], [], JSON.stringify(r.seen));
+        assert.ok(at(["hello*"]) > 0 && at(["hello*"]) < at(["hello"]), `optimistic first: ${JSON.stringify(r.seen)}`);
+        assert.deepEqual(r.confirmed, ["hello"], "the server's result replaced the optimistic one when the mutation resolved");
+        assert.ok(!r.seen.some((s) => s.includes("hello") && s.includes("hello*")), `never both: ${JSON.stringify(r.seen)}`);
+        assert.equal(r.failure, "INVALID_BODY");
+        assert.ok(at(["hello", "*"]) > at(["hello"]), `the failing one showed too: ${JSON.stringify(r.seen)}`);
+        assert.deepEqual(r.last, ["hello"], "and was rolled back");
+        await page.browserContext().close();
+      });
+    });
+
     describe(`paginated queries in ${name}`, () => {
       test("loadMore adds pages, and every loaded page stays live and keeps its place", async () => {
         const channel = `h${Math.random().toString(36).slice(2, 10)}`;

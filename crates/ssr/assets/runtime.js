@@ -133,9 +133,11 @@
       this.connectionCount = 0;
       this.nextQueryId = 0;
       this.nextRequestId = 0;
-      this.queries = new Map(); // key -> {id, path, args, listeners, value, error, has}
+      // key -> {id, path, args, listeners, value, error, has, server: {value, error, has}}
+      // `server` is what the server said; `value`/`error` add the optimistic updates.
+      this.queries = new Map();
       this.byId = new Map();
-      this.pending = new Map(); // requestId -> {msg, resolve, reject, ts, kind}
+      this.pending = new Map(); // requestId -> {msg, resolve, reject, ts, kind, optimistic}
       this.stateListeners = new Set();
       this.querySetVersion = 0;
       this.identityVersion = 0;
@@ -191,16 +193,21 @@
           for (const m of msg.modifications) {
             const q = this.byId.get(m.queryId);
             if (!q) continue;
-            if (m.type === "QueryUpdated") this.deliver(q, decode(m.value), null);
-            else if (m.type === "QueryFailed") this.deliver(q, undefined, { message: m.errorMessage, data: m.errorData === undefined ? undefined : decode(m.errorData) });
+            if (m.type === "QueryUpdated") q.server = { value: decode(m.value), error: null, has: true };
+            else if (m.type === "QueryFailed") q.server = { value: undefined, error: { message: m.errorMessage, data: m.errorData === undefined ? undefined : decode(m.errorData) }, has: true };
           }
           this.serverTs = u64(msg.endVersion.ts);
+          // Mutations whose writes these results include are done: their optimistic updates
+          // go in the same step, so the view never shows both or neither.
+          const done = [];
           for (const [id, p] of this.pending) {
             if (p.kind === "Mutation" && p.ts !== undefined && p.ts <= this.serverTs) {
               this.pending.delete(id);
-              p.resolve(p.result);
+              done.push(p);
             }
           }
+          this.publish();
+          for (const p of done) p.resolve(p.result);
           this.emitState();
           break;
         }
@@ -210,6 +217,8 @@
           if (!p) break;
           if (!msg.success) {
             this.pending.delete(msg.requestId);
+            // A failed mutation's optimistic update is rolled back at once.
+            if (p.optimistic) this.publish();
             const err = new Error(msg.result);
             if (msg.errorData !== undefined) err.data = decode(msg.errorData);
             p.reject(err);
@@ -219,6 +228,11 @@
           } else {
             p.result = decode(msg.result);
             p.ts = u64(msg.ts);
+            if (p.ts <= this.serverTs) {
+              this.pending.delete(msg.requestId);
+              if (p.optimistic) this.publish();
+              p.resolve(p.result);
+            }
           }
           this.emitState();
           break;
@@ -237,22 +251,48 @@
           break;
       }
     }
-    deliver(q, value, error) {
-      q.value = value;
-      q.error = error;
-      q.has = true;
-      for (const l of [...q.listeners]) l(value, error);
+    // Shows every query's server result with the optimistic updates of the mutations still in
+    // flight applied in order, and tells the listeners of each query whose view changed.
+    publish() {
+      const layered = new Map();
+      const store = {
+        getQuery: (path, args) => {
+          const key = keyOf(path, encode(args || {}));
+          if (layered.has(key)) return layered.get(key);
+          const q = this.queries.get(key);
+          return q && q.server.has && !q.server.error ? q.server.value : undefined;
+        },
+        setQuery: (path, args, value) => layered.set(keyOf(path, encode(args || {})), value),
+        getAllQueries: (path) => [...this.queries.values()].filter((q) => q.path === path).map((q) => ({ args: decode(q.args), value: store.getQuery(path, decode(q.args)) })),
+      };
+      for (const p of this.pending.values()) {
+        if (!p.optimistic) continue;
+        try {
+          p.optimistic(store, p.args);
+        } catch (e) {
+          console.error("[ferrovex] optimistic update failed:", e);
+        }
+      }
+      for (const [key, q] of this.queries) {
+        const view = layered.has(key) ? { value: layered.get(key), error: null, has: true } : q.server;
+        if (!view.has || (q.has && view.value === q.value && view.error === q.error)) continue;
+        q.value = view.value;
+        q.error = view.error;
+        q.has = true;
+        for (const l of [...q.listeners]) l(q.value, q.error);
+      }
     }
     subscribe(path, args, listener, initial) {
       const encoded = isEncoded(args) ? args : encode(args);
       const key = keyOf(path, encoded);
       let q = this.queries.get(key);
       if (!q) {
-        q = { id: this.nextQueryId++, path, args: encoded, listeners: new Set(), value: undefined, error: null, has: false };
+        q = { id: this.nextQueryId++, path, args: encoded, listeners: new Set(), value: undefined, error: null, has: false, server: { value: undefined, error: null, has: false } };
         if (initial && initial.has) {
           q.value = initial.value;
           q.error = initial.error;
           q.has = true;
+          q.server = { value: initial.value, error: initial.error, has: true };
         }
         this.queries.set(key, q);
         this.byId.set(q.id, q);
@@ -273,11 +313,15 @@
     wireSubscriptions() {
       return this.queries.size;
     }
-    request(kind, path, args) {
+    // `optimistic(store, args)` (mutations only) changes local query results until the
+    // mutation's own writes arrive from the server, or it fails.
+    request(kind, path, args, optimistic) {
       return new Promise((resolve, reject) => {
         const requestId = this.nextRequestId++;
         const msg = { type: kind, requestId, udfPath: path, args: [encode(args)] };
-        this.pending.set(requestId, { msg, resolve, reject, kind });
+        const opt = kind === "Mutation" && typeof optimistic === "function" ? optimistic : null;
+        this.pending.set(requestId, { msg, resolve, reject, kind, args, optimistic: opt });
+        if (opt) this.publish();
         this.send(msg);
         this.emitState();
       });
@@ -286,7 +330,13 @@
     async setToken(token) {
       if (token === this.token) return;
       this.token = token;
-      for (const q of this.queries.values()) this.deliver(q, undefined, null);
+      for (const q of this.queries.values()) {
+        q.server = { value: undefined, error: null, has: false };
+        q.value = undefined;
+        q.error = null;
+        q.has = false;
+        for (const l of [...q.listeners]) l(undefined, null);
+      }
       this.send(token ? { type: "Authenticate", baseVersion: this.identityVersion++, tokenType: "User", value: token } : { type: "Authenticate", baseVersion: this.identityVersion++, tokenType: "None" });
     }
   }
@@ -477,7 +527,9 @@
         close: () => inner.then((q) => q.close()),
       };
     },
-    mutation: (path, args) => ready.then(() => client().request("Mutation", path, args)),
+    // mutation(path, args, {optimisticUpdate(store, args)}): `store` has getQuery(path, args),
+    // setQuery(path, args, value) and getAllQueries(path); treat values as immutable.
+    mutation: (path, args, options) => ready.then(() => client().request("Mutation", path, args, options && options.optimisticUpdate)),
     action: (path, args) => ready.then(() => client().request("Action", path, args)),
     onConnectionChange(listener) {
       ready.then(() => {

@@ -31,7 +31,7 @@ aside h3{margin:0 0 8px;font-size:13px;text-transform:uppercase;letter-spacing:.
 main{flex:1;min-width:0}
 .card{background:#fff;border:1px solid #e2e5ea;border-radius:10px;padding:18px}
 ul.messages{list-style:none;margin:0;padding:0;max-height:60vh;overflow:auto}
-ul.messages li{padding:8px 0;border-bottom:1px solid #eef0f3}ul.messages b{color:#2f5bea}
+ul.messages li{padding:8px 0;border-bottom:1px solid #eef0f3}ul.messages li.pending{opacity:.55}ul.messages b{color:#2f5bea}
 form.row{display:flex;gap:8px;margin-top:14px}
 input{font:inherit;padding:8px 10px;border:1px solid #c9ced8;border-radius:8px;flex:1}
 button{font:inherit;padding:8px 14px;border:0;border-radius:8px;background:#2f5bea;color:#fff;cursor:pointer}
@@ -134,15 +134,22 @@ pub(crate) async fn chat(State(state): State<WebState>, headers: HeaderMap) -> R
 const list = document.getElementById("messages");
 Ferrovex.query("messages:list", {channel: "general"}, {}, (msgs) => {
   if (!msgs) return;
-  list.replaceChildren(...msgs.map((m) => { const li = document.createElement("li"); const b = document.createElement("b"); b.textContent = m.author; li.append(b, " " + m.body); return li; }));
+  list.replaceChildren(...msgs.map((m) => { const li = document.createElement("li"); if (m.pending) li.className = "pending"; const b = document.createElement("b"); b.textContent = m.author; li.append(b, " " + m.body); return li; }));
   list.scrollTop = list.scrollHeight;
 });
+// The message shows at once (dimmed) and gives way to the stored one when the server has it.
+const appendPending = (store, args) => {
+  const current = store.getQuery("messages:list", {channel: "general"});
+  if (current) store.setQuery("messages:list", {channel: "general"}, [...current, {_id: "pending", author: args.author, body: args.body, pending: true}]);
+};
 document.getElementById("send").onsubmit = async (e) => {
   e.preventDefault();
   const input = document.getElementById("body");
   const author = document.getElementById("header-user").textContent;
-  try { await Ferrovex.mutation("messages:send", {channel: "general", author, body: input.value}); input.value = ""; document.getElementById("send-error").textContent = ""; }
-  catch (err) { document.getElementById("send-error").textContent = err.data && err.data.code === "INVALID_BODY" ? "Messages must be 1 to 2000 characters." : err.message; }
+  const body = input.value;
+  input.value = "";
+  try { await Ferrovex.mutation("messages:send", {channel: "general", author, body}, {optimisticUpdate: appendPending}); document.getElementById("send-error").textContent = ""; }
+  catch (err) { input.value = body; document.getElementById("send-error").textContent = err.data && err.data.code === "INVALID_BODY" ? "Messages must be 1 to 2000 characters." : err.message; }
 };"#;
     render(
         &state,

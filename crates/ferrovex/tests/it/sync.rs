@@ -158,6 +158,28 @@ async fn mutation_response_precedes_a_transition_reaching_its_timestamp() {
     assert_eq!(resp["errorData"], json!({"code": "INVALID_BODY"}));
     assert!(resp["logLines"].is_array());
     assert_eq!(next_json(&mut ws).await.unwrap()["type"], "Transition");
+    // Subscribed to what its mutations write, the socket still gets each MutationResponse
+    // before any Transition carrying the write (clients drop optimistic updates on that
+    // order), however the commit notification and the mutation's completion race.
+    send_json(
+        &mut ws,
+        add(0, 7, "counter:get", json!({"name": "watched"})),
+    )
+    .await;
+    let first = next_json(&mut ws).await.unwrap();
+    assert_eq!(first["modifications"][0]["type"], "QueryUpdated", "{first}");
+    for i in 0..40 {
+        send_json(&mut ws, json!({"type": "Mutation", "requestId": 10 + i, "udfPath": "counter:increment", "args": [{"name": "watched"}]})).await;
+        let resp = next_json(&mut ws).await.unwrap();
+        assert_eq!(resp["type"], "MutationResponse", "round {i}: {resp}");
+        let t = next_json(&mut ws).await.unwrap();
+        assert_eq!(t["type"], "Transition", "{t}");
+        assert_eq!(
+            t["modifications"][0]["value"]["value"],
+            ferrovex_values::Value::Int64(i64::from(i) + 1).to_convex_json(),
+            "round {i}: {t}"
+        );
+    }
     server.interrupt();
 }
 

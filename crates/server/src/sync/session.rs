@@ -94,6 +94,12 @@ struct Session {
     /// A Transition must still reach this timestamp (a mutation's commit), so the update is
     /// retried shortly even without a new invalidation.
     owed_ts: Option<Timestamp>,
+    /// Mutations accepted and not yet answered. While there are any, invalidations wait: a
+    /// commit is published before its caller hears of it, so an update run then could send a
+    /// mutation's writes ahead of its MutationResponse, and a client would see the server's
+    /// result and its own optimistic update at once. The update after each MutationResponse
+    /// catches up.
+    mutations_in_flight: usize,
 }
 
 fn now_ns() -> u64 {
@@ -175,6 +181,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
         owed_ts: None,
         identity: None,
         verifier: state.verifier.clone(),
+        mutations_in_flight: 0,
     };
     // Mutations of one socket run one at a time, in the order they arrived.
     let session_id_cell = Arc::new(parking_lot::Mutex::new(None::<String>));
@@ -253,13 +260,13 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                 };
                 if let Err(end) = result { break end; }
             }
-            () = session.handle.changed() => {
+            () = session.handle.changed(), if session.mutations_in_flight == 0 => {
                 if let Err(end) = session.update(false).await { break end; }
             }
             Some(event) = event_rx.recv() => {
                 if let Err(end) = session.on_event(event).await { break end; }
             }
-            () = tokio::time::sleep(Duration::from_millis(2)), if session.owed_ts.is_some() => {
+            () = tokio::time::sleep(Duration::from_millis(2)), if session.owed_ts.is_some() && session.mutations_in_flight == 0 => {
                 if let Err(end) = session.update(false).await { break end; }
             }
             _ = ticker.tick() => {
@@ -416,7 +423,9 @@ impl Session {
                     End::Protocol(format!(
                         "TooManyConcurrentRequests: more than {MUTATION_QUEUE} queued mutations"
                     ))
-                })
+                })?;
+                self.mutations_in_flight += 1;
+                Ok(())
             }
             ClientMessage::Action {
                 request_id,
@@ -685,6 +694,7 @@ impl Session {
                 request_id,
                 outcome,
             } => {
+                self.mutations_in_flight = self.mutations_in_flight.saturating_sub(1);
                 let ts = outcome.ts.map_or(0, |t| t.as_nanos());
                 self.send(protocol::mutation_response(request_id, &outcome, ts))?;
                 // Every MutationResponse is followed by a Transition reaching its timestamp.
