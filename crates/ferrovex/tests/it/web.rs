@@ -254,6 +254,32 @@ async fn redis_auth_cache_is_shared_revoked_everywhere_bounded_by_exp_and_option
         "expired entries are not served: {timing}"
     );
 
+    // A revocation at A's site origin directly (no proxy involved, like a Better Auth client
+    // talking to the site): B stops using the revoked session's cached token at once too.
+    let (other, _) = sign_in_via(&a.web_url, "cached@example.com", "cached password").await;
+    page_timing(&a.web_url, &other).await;
+    let (timing, _) = page_timing(&b.web_url, &other).await;
+    assert!(timing.contains("desc=\"hit\""), "{timing}");
+    let (status, _, _) = post_auth(
+        &a.site_url,
+        "revoke-other-sessions",
+        json!({}),
+        &cookie,
+        "http://auth.test",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut revoked = false;
+    for _ in 0..20 {
+        let (timing, html) = page_timing(&b.web_url, &other).await;
+        if timing.contains("desc=\"miss\"") && html.contains(">Guest<") {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(revoked, "B dropped the session revoked at A's site");
+
     // Redis down: pages still render through the exchange, and the log says so.
     drop(redis);
     let (timing, html) = page_timing(&a.web_url, &cookie).await;
