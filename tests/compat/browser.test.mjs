@@ -307,6 +307,10 @@ for (const engine of BROWSERS) {
       test("loadMore adds pages, and every loaded page stays live and keeps its place", async () => {
         const channel = `h${Math.random().toString(36).slice(2, 10)}`;
         for (let i = 1; i <= 7; i++) await mutate("messages:send", { channel, author: "pager", body: `m${i}` });
+        // The first page is in the server-rendered HTML.
+        const bare = await openWithoutScripts(engine, browser, `/history?channel=${channel}`);
+        assert.deepEqual(await texts(bare.page, "#pages li"), ["pager m7", "pager m6", "pager m5", "pager m4", "pager m3"]);
+        await bare.close();
         const page = await open(browser, `/history?channel=${channel}`);
         const status = (s) => until(page, (want) => document.getElementById("history").dataset.status === want, s);
         await status("CanLoadMore");

@@ -60,11 +60,17 @@
     }
     return v === undefined ? null : v;
   }
-  function isEncoded(args) {
-    return JSON.stringify(args).includes('"$');
+  // JSON with object keys sorted, so equal arguments written in any key order (in scripts or
+  // in the server's payload) name the same query.
+  function canonical(v) {
+    if (Array.isArray(v)) return "[" + v.map(canonical).join(",") + "]";
+    if (v && typeof v === "object") {
+      return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canonical(v[k])).join(",") + "}";
+    }
+    return JSON.stringify(v);
   }
   function keyOf(path, encodedArgs) {
-    return path + ":" + JSON.stringify(encodedArgs);
+    return path + ":" + canonical(encodedArgs);
   }
   function uuid() {
     if (crypto.randomUUID) return crypto.randomUUID();
@@ -283,7 +289,7 @@
       }
     }
     subscribe(path, args, listener, initial) {
-      const encoded = isEncoded(args) ? args : encode(args);
+      const encoded = encode(args);
       const key = keyOf(path, encoded);
       let q = this.queries.get(key);
       if (!q) {
@@ -437,19 +443,29 @@
         if (endCursor) paginationOpts.endCursor = endCursor;
         return Object.assign({}, current, { paginationOpts });
       };
-      page.handle = query(path, argsFor(null), { server: false }, (value, error) => {
+      pages.push(page);
+      // A first page rendered on the server is shown at once and subscribed already pinned.
+      const ssr = pages.length === 1 ? hydrated.get(keyOf(path, encode(argsFor(null)))) : undefined;
+      if (ssr && ssr.has && !ssr.error && ssr.value) {
+        page.result = ssr.value;
+        page.pinned = !ssr.value.isDone;
+      }
+      const start = page.pinned ? argsFor(page.result.continueCursor) : argsFor(null);
+      page.handle = query(path, start, { server: !page.pinned }, (value, error) => {
         if (closed || !pages.includes(page)) return;
         page.error = error || null;
         if (value) {
           page.result = value;
           if (!page.pinned && !value.isDone) {
             page.pinned = true;
-            page.handle.setArgs(argsFor(value.continueCursor));
+            const pinned = argsFor(value.continueCursor);
+            // The first value may come before query() has returned (a shared subscription).
+            if (page.handle) page.handle.setArgs(pinned);
+            else queueMicrotask(() => page.handle.setArgs(pinned));
           }
         }
         emit();
       });
-      pages.push(page);
     };
     const reset = () => {
       for (const p of pages) p.handle.close();

@@ -450,16 +450,37 @@ const history = Ferrovex.paginatedQuery("messages:page", {channel, newestFirst: 
   more.disabled = status !== "CanLoadMore";
 });
 more.onclick = () => history.loadMore(5);"#;
+    // The first page is rendered here and hydrated by the runtime (same arguments).
+    let first_page = json!({
+        "channel": channel,
+        "newestFirst": true,
+        "paginationOpts": {"numItems": 5, "cursor": null},
+    });
     let channel = escape(&channel);
     render(
         &state,
         &headers,
         "History",
-        vec![],
-        move |_| {
+        vec![("messages:page", QueryArgs::Args(first_page), QueryOptions::default())],
+        move |q| {
+            let page = q[0].value.as_ref();
+            let items: String = page
+                .and_then(|p| p["page"].as_array())
+                .map(|list| {
+                    list.iter()
+                        .map(|m| {
+                            format!(
+                                "<li><b>{}</b> {}</li>",
+                                escape(m["author"].as_str().unwrap_or_default()),
+                                escape(m["body"].as_str().unwrap_or_default())
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             format!(
                 r#"<div class="card" id="history" data-channel="{channel}"><h2>History of #{channel}</h2><p class="muted">Newest first, five at a time. Every loaded page stays live and keeps its place.</p>
-<ul class="messages" id="pages"></ul><p class="pager"><button id="more" disabled>Load more</button><span class="status" id="page-status">Loading…</span></p></div>"#
+<ul class="messages" id="pages">{items}</ul><p class="pager"><button id="more" disabled>Load more</button><span class="status" id="page-status"></span></p></div>"#
             )
         },
         script,
