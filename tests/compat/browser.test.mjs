@@ -358,6 +358,30 @@ for (const engine of BROWSERS) {
         assert.deepEqual([...new Set(afterSignOut)], ["cleared", "null"], `no stale user after sign-out: ${JSON.stringify(seen)}`);
         await page.browserContext().close();
       });
+
+      test("an account switch replaces the identity at once and never shows the previous user's data", async () => {
+        const page = await open(browser, "/sign-up");
+        const suffix = Math.random().toString(36).slice(2);
+        await signUp(page, "First User", `first-${suffix}@example.com`, "switch password 1");
+        await page.evaluate(async (second) => {
+          await Ferrovex.signUp("Second User", second, "switch password 2");
+          await Ferrovex.signOut();
+        }, `second-${suffix}@example.com`);
+        const seen = await page.evaluate(async (first) => {
+          const values = [];
+          Ferrovex.query("auth:getCurrentUser", {}, {}, (u) => values.push(u === undefined ? "cleared" : u === null ? "null" : u.name));
+          await Ferrovex.signIn(first, "switch password 1");
+          await new Promise((r) => setTimeout(r, 500));
+          await Ferrovex.signIn(first.replace("first", "second"), "switch password 2");
+          await new Promise((r) => setTimeout(r, 1000));
+          return values;
+        }, `first-${suffix}@example.com`);
+        const firstAt = seen.indexOf("First User");
+        const switchedAt = seen.indexOf("cleared", firstAt);
+        assert.ok(firstAt >= 0 && switchedAt > firstAt, JSON.stringify(seen));
+        assert.deepEqual([...new Set(seen.slice(switchedAt))], ["cleared", "Second User"], `no stale user after the switch: ${JSON.stringify(seen)}`);
+        await page.browserContext().close();
+      });
     });
   });
 }

@@ -384,10 +384,12 @@
       if (current === "skip" || closed) return;
       const key = keyOf(path, encode(current));
       const initial = opts.server ? hydrated.get(key) : undefined;
-      if (initial && initial.has) onChange(initial.value, initial.error);
       if (opts.subscribe) {
+        // The server-rendered value seeds a new subscription; a live one, if any, wins.
         unsubscribe = client().subscribe(path, current, (v, e) => onChange(v, e), initial);
-      } else if (!initial || !initial.has) {
+      } else if (initial && initial.has) {
+        onChange(initial.value, initial.error);
+      } else {
         httpQuery(path, current).then((r) => !closed && onChange(r.value, r.error));
       }
     };
@@ -503,7 +505,9 @@
       err.status = r.status;
       throw err;
     }
-    // The identity changes at once: fetch the new token (or none) and tell the socket.
+    // The identity changes at once: fetch the new token (or none) and tell the socket. The
+    // server-rendered results belonged to the previous identity.
+    hydrated.clear();
     tokens.forget();
     const token = await tokens.get(true);
     if (sync) await sync.setToken(token);
