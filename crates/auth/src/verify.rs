@@ -4,7 +4,9 @@
 //! - OIDC providers (discovery at `<domain>/.well-known/openid-configuration`).
 //!
 //! Remote key sets are cached for [`REMOTE_TTL`] and refetched on an unknown `kid`, at most
-//! once per [`REFETCH_MIN_INTERVAL`]. Remote fetches support `http://` only (no TLS client yet).
+//! once per [`REFETCH_MIN_INTERVAL`]. Remote fetches speak `https://` (rustls, trusting the
+//! system's CA certificates, or the bundle named by `SSL_CERT_FILE` / `SSL_CERT_DIR`) and plain
+//! `http://` for local issuers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use ferrovex_engine::Identity;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -122,7 +125,7 @@ pub struct Verifier {
     verified: parking_lot::Mutex<std::collections::HashMap<String, Identity>>,
     builtin: Option<Arc<AuthService>>,
     remotes: Vec<Remote>,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     reload_lock: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -163,6 +166,35 @@ fn parse_jwks(text: &str) -> Result<Vec<PublicKey>, AuthError> {
         .collect())
 }
 
+/// An error and its sources ("client error (Connect): invalid peer certificate: …"), so a TLS
+/// refusal says why.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// HTTPS (and plain HTTP) for remote key sets. Trusts the system's CA certificates; without
+/// any, HTTPS fetches fail with an unknown-issuer error rather than the process failing.
+fn https_connector() -> HttpsConnector<HttpConnector> {
+    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::debug!(error = %e, "no CA certificates found: https key sets cannot be fetched");
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
+        }
+    };
+    builder.https_or_http().enable_http1().build()
+}
+
 impl Verifier {
     /// A verifier with the built-in provider (if any) and remote providers.
     pub fn new(builtin: Option<Arc<AuthService>>, providers: Vec<ProviderConfig>) -> Verifier {
@@ -176,15 +208,15 @@ impl Verifier {
                     cache: tokio::sync::Mutex::new(Cached::default()),
                 })
                 .collect(),
-            http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            http: Client::builder(TokioExecutor::new()).build(https_connector()),
             reload_lock: tokio::sync::Mutex::new(None),
         }
     }
 
     async fn fetch(&self, url: &str) -> Result<String, AuthError> {
-        if !url.starts_with("http://") {
+        if !url.starts_with("https://") && !url.starts_with("http://") {
             return Err(AuthError::Key(format!(
-                "cannot fetch {url}: only http:// and data: URIs are supported"
+                "cannot fetch {url}: only https://, http:// and data: URIs are supported"
             )));
         }
         let req = hyper::Request::get(url)
@@ -194,7 +226,7 @@ impl Verifier {
         let resp = tokio::time::timeout(FETCH_TIMEOUT, self.http.request(req))
             .await
             .map_err(|_| AuthError::Key(format!("fetching {url} timed out")))?
-            .map_err(|e| AuthError::Key(format!("fetching {url} failed: {e}")))?;
+            .map_err(|e| AuthError::Key(format!("fetching {url} failed: {}", causes(&e))))?;
         if !resp.status().is_success() {
             return Err(AuthError::Key(format!(
                 "fetching {url} returned {}",

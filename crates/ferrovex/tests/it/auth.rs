@@ -1187,3 +1187,187 @@ async fn a_token_expiring_mid_session_ends_it_with_an_auth_error() {
     assert!(started.elapsed() >= Duration::from_secs(1));
     server.interrupt();
 }
+
+/// Runs the openssl CLI in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An HTTPS server on 127.0.0.1 answering every request with `body` as JSON. Its certificate
+/// (for `localhost` and 127.0.0.1) is signed by a throwaway CA; returns the port and the CA's
+/// PEM file.
+async fn https_json_server(dir: &std::path::Path, body: String) -> (u16, std::path::PathBuf) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let quiet = ["-days", "2", "-nodes"];
+    openssl(
+        dir,
+        &[
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=Ferrovex test CA",
+            ][..],
+            &quiet,
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ],
+    );
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("leaf.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("leaf.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                // Untrusting clients abort the handshake: nothing to answer then.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65536 {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(body.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, dir.join("ca.pem"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_key_sets_are_fetched_over_https_from_trusted_issuers_only() {
+    let tls_dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate(new_id(), now_ms()).unwrap();
+    let jwks = json!({"keys": [key.published_jwk()]}).to_string();
+    let (port, ca) = https_json_server(tls_dir.path(), jwks).await;
+    let config = json!({"providers": [
+        {"type": "customJwt", "issuer": "https://tls.example", "jwks": format!("https://localhost:{port}/jwks"), "algorithm": "RS256", "applicationID": "tls-app"},
+    ]});
+    let now = now_ms() / 1000;
+    let mut claims = Map::new();
+    for (k, v) in [
+        ("iss", json!("https://tls.example")),
+        ("sub", json!("tls-user")),
+        ("aud", json!("tls-app")),
+        ("iat", json!(now)),
+        ("exp", json!(now + 600)),
+        ("name", json!("Over TLS")),
+    ] {
+        claims.insert(k.to_owned(), v);
+    }
+    let token = ferrovex_auth::jwt::sign(&key, &claims).unwrap();
+    let ca = ca.to_str().unwrap().to_owned();
+    // Trusting the test CA (SSL_CERT_FILE): the key set is fetched over TLS and the token passes.
+    // Without it, the certificate is unknown: the fetch fails and so does the token.
+    for (trust, expected) in [(Some(ca.as_str()), 200), (None, 401)] {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("auth.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let env: Vec<(&str, &str)> = trust.map(|c| ("SSL_CERT_FILE", c)).into_iter().collect();
+        let server = Server::start_with(
+            dir.path(),
+            0,
+            &[
+                "--auth-secret",
+                SECRET,
+                "--auth-config",
+                config_path.to_str().unwrap(),
+            ],
+            &env,
+        );
+        let (status, body) = current_user(&server, &token).await;
+        assert_eq!(
+            status,
+            expected,
+            "trusting the CA: {}: {body}",
+            trust.is_some()
+        );
+        if expected == 200 {
+            assert_eq!(body["value"]["name"], "Over TLS");
+        } else {
+            let logged = server.stderr.lock().join("\n");
+            assert!(
+                logged.contains("certificate") || body.to_string().contains("certificate"),
+                "the refusal names the certificate: {body} / {logged}"
+            );
+        }
+        server.interrupt();
+    }
+}
