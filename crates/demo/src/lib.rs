@@ -17,14 +17,26 @@ mod site;
 mod teams;
 
 use ferrovex_engine::App;
+use ferrovex_store::validator::v;
 use ferrovex_store::{Schema, TableDef};
 
-/// The demo schema.
+/// The demo schema. Messages and posts declare their document shapes.
 pub fn schema() -> Schema {
     Schema::new()
         .table(
             "messages",
-            TableDef::default().index("by_channel", ["channel"]),
+            TableDef::default()
+                .index("by_channel", ["channel"])
+                .document(v::object([
+                    ("channel", v::string()),
+                    ("author", v::string()),
+                    ("body", v::string()),
+                ])),
+        )
+        .table(
+            "posts",
+            TableDef::default()
+                .document(v::object([("title", v::string()), ("body", v::string())])),
         )
         .table("counters", TableDef::default().index("by_name", ["name"]))
         .table("teams", TableDef::default().index("by_owner", ["owner"]))

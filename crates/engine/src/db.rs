@@ -152,6 +152,21 @@ fn check_size(doc: &Document) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// The document against its table's validator, if the schema declares one.
+fn check_shape(schema: &ferrovex_store::Schema, doc: &Document) -> Result<(), EngineError> {
+    match schema.validator_of(&doc.table) {
+        Some(validator) => {
+            validator
+                .check_document(&doc.fields)
+                .map_err(|mismatch| EngineError::SchemaMismatch {
+                    table: doc.table.as_str().to_owned(),
+                    mismatch,
+                })
+        }
+        None => Ok(()),
+    }
+}
+
 impl DatabaseWriter<'_> {
     fn count_write(&mut self) -> Result<(), EngineError> {
         self.written += 1;
@@ -206,6 +221,7 @@ impl DatabaseWriter<'_> {
             creation_time: self.txn.ts().as_millis_f64(),
             fields: user_fields(value)?,
         };
+        check_shape(&self.state.schema, &doc)?;
         check_size(&doc)?;
         self.txn.insert(&doc)?;
         self.writes.record(&self.state.schema, None, Some(&doc));
@@ -230,6 +246,7 @@ impl DatabaseWriter<'_> {
             fields,
             ..old.clone()
         };
+        check_shape(&self.state.schema, &new)?;
         check_size(&new)?;
         self.txn.replace(&new)?;
         self.writes

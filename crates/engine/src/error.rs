@@ -19,6 +19,16 @@ pub enum EngineError {
     /// A database call made with bad input (unknown index, bad range, bad cursor, ...).
     #[error("{0}")]
     BadDatabaseCall(String),
+    /// A write whose document does not match its table's validator.
+    #[error(
+        "Failed to insert or update a document in table {table:?} because it does not match the schema: {mismatch}"
+    )]
+    SchemaMismatch {
+        /// The table.
+        table: String,
+        /// What did not match.
+        mismatch: ferrovex_store::validator::Mismatch,
+    },
     /// A document, log or read limit was exceeded.
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),

@@ -43,6 +43,7 @@ pub mod prelude {
         ActionCtx, App, ConvexError, FnError, FnResult, MutationCtx, NoArgs, PaginationOpts,
         PaginationResult, QueryCtx,
     };
+    pub use ferrovex_store::validator::{Validator, v};
     pub use ferrovex_store::{Document, DocumentId, Order, Schema, TableDef};
     pub use ferrovex_values::Value;
     pub use serde::{Deserialize, Serialize};

@@ -49,11 +49,45 @@ struct PageArgs {
 }
 
 fn test_app() -> App {
-    let schema = Schema::new().table(
-        "items",
-        TableDef::default().index("by_group_n", ["group", "n"]),
-    );
+    let schema = Schema::new()
+        .table(
+            "items",
+            TableDef::default().index("by_group_n", ["group", "n"]),
+        )
+        .table(
+            "people",
+            TableDef::default().document(v::object([
+                ("name", v::string()),
+                ("age", v::optional(v::int64())),
+            ])),
+        );
     App::new(schema)
+        .query("people:count", |ctx: &mut QueryCtx, _: NoArgs| {
+            Ok(ctx.db.query("people")?.collect()?.len() as i64)
+        })
+        .mutation("people:insert", |ctx: &mut MutationCtx, doc: Value| {
+            Ok(ctx.db.insert("people", &doc)?)
+        })
+        // Hands the engine's error text back as a ConvexError (clients otherwise get a
+        // redacted "Server Error" for it).
+        .mutation(
+            "people:tryInsert",
+            |ctx: &mut MutationCtx, doc: Value| -> FnResult<DocumentId> {
+                ctx.db
+                    .insert("people", &doc)
+                    .map_err(|e| ConvexError::new(e.to_string()).into())
+            },
+        )
+        .mutation(
+            "people:insertThenPatch",
+            |ctx: &mut MutationCtx, patch: Value| {
+                let id = ctx
+                    .db
+                    .insert("people", &Value::object([("name", Value::from("Ada"))]))?;
+                ctx.db.patch(&id, &patch)?;
+                Ok(id)
+            },
+        )
         .mutation("items:insert", |ctx: &mut MutationCtx, a: InsertArgs| {
             for n in a.from..a.to {
                 ctx.db.insert(
@@ -615,6 +649,77 @@ async fn pinned_pages_keep_their_bounds_while_documents_come_and_go() {
         let (empty, _, _) = page_of(&engine, desc, g, Some(&c2), Some(&c1)).await;
         assert!(empty.is_empty(), "end before start: {empty:?}");
     }
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn documents_that_do_not_match_the_table_validator_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), clock_at(1_000_000));
+    let insert = |doc: Value| call(&engine, FunctionKind::Mutation, "people:insert", doc);
+    let good = Value::object([("name", Value::from("Ada")), ("age", Value::Int64(36))]);
+    assert!(insert(good).await.result.is_ok());
+    assert!(
+        insert(Value::object([("name", Value::from("Bo"))]))
+            .await
+            .result
+            .is_ok()
+    );
+    for (bad, why) in [
+        (
+            Value::object([("name", Value::Int64(1))]),
+            "an int64 does not match v.string() (at .name)",
+        ),
+        (
+            Value::object([("age", Value::Int64(1))]),
+            "the required field \"name\" is missing",
+        ),
+        (
+            Value::object([("name", Value::from("Cy")), ("email", Value::from("c@x"))]),
+            "the field \"email\" is not in the validator",
+        ),
+        (
+            Value::object([("name", Value::from("Cy")), ("age", Value::Float64(3.0))]),
+            "a float64 does not match v.int64() (at .age)",
+        ),
+    ] {
+        let out = call(
+            &engine,
+            FunctionKind::Mutation,
+            "people:tryInsert",
+            bad.clone(),
+        )
+        .await;
+        let err = format!("{:?}", out.result.unwrap_err());
+        assert!(
+            err.contains("Failed to insert or update a document in table \\\"people\\\" because it does not match the schema") && err.contains(&why.replace('"', "\\\"")),
+            "{why}: {err}"
+        );
+        // Uncaught, the client sees a redacted server error.
+        let out = insert(bad).await;
+        assert!(format!("{:?}", out.result.unwrap_err()).contains("Server Error"));
+    }
+    // A patch that breaks the shape fails the whole mutation: its insert is rolled back too.
+    let out = call(
+        &engine,
+        FunctionKind::Mutation,
+        "people:insertThenPatch",
+        Value::object([("age", Value::from("old"))]),
+    )
+    .await;
+    assert!(format!("{:?}", out.result.unwrap_err()).contains("Server Error"));
+    let people = call(
+        &engine,
+        FunctionKind::Query,
+        "people:count",
+        Value::Object(Default::default()),
+    )
+    .await;
+    assert_eq!(
+        people.result.unwrap(),
+        Value::Int64(2),
+        "only the two good inserts were stored"
+    );
     engine.shutdown();
 }
 

@@ -12,6 +12,7 @@ pub mod index;
 pub mod persistence;
 pub mod schema;
 pub mod timestamp;
+pub mod validator;
 
 pub use document::Document;
 pub use error::StoreError;
@@ -20,3 +21,4 @@ pub use index::{IndexEntry, IndexId, KeyRange, Order};
 pub use persistence::{Persistence, ReadTxn, StoredOutcome, WriteTxn};
 pub use schema::{CREATION_TIME_INDEX, IndexDef, Schema, TableDef};
 pub use timestamp::{Clock, SystemClock, Timestamp};
+pub use validator::Validator;

@@ -1,9 +1,10 @@
-//! The application schema: tables and the indexes declared on them.
+//! The application schema: tables, the indexes declared on them and their document validators.
 
 use std::collections::BTreeMap;
 
 use crate::id::TableName;
 use crate::index::IndexId;
+use crate::validator::Validator;
 
 /// Name of the index every table has, ordered by `_creationTime` then `_id`.
 pub const CREATION_TIME_INDEX: &str = "by_creation_time";
@@ -27,11 +28,13 @@ impl IndexDef {
     }
 }
 
-/// One table and its indexes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One table: its indexes and, optionally, the shape of its documents.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TableDef {
     /// Declared indexes by name (the creation-time index is implicit).
     pub indexes: BTreeMap<String, Vec<String>>,
+    /// Every document's user fields (without `_id` and `_creationTime`) must match this.
+    pub document: Option<Validator>,
 }
 
 impl TableDef {
@@ -47,11 +50,18 @@ impl TableDef {
         );
         self
     }
+
+    /// Declares the shape of the table's documents (usually a [`crate::validator::v::object`]);
+    /// inserts, patches and replaces that do not match fail and write nothing.
+    pub fn document(mut self, validator: Validator) -> Self {
+        self.document = Some(validator);
+        self
+    }
 }
 
 /// All tables and indexes of an application. Tables that are not declared still work (they get
 /// the creation-time index only), as in Convex without a schema.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Schema {
     tables: BTreeMap<TableName, TableDef>,
 }
@@ -109,6 +119,11 @@ impl Schema {
             .keys()
             .flat_map(|t| self.indexes_of(t))
             .collect()
+    }
+
+    /// The document validator of a table, if it declares one.
+    pub fn validator_of(&self, table: &TableName) -> Option<&Validator> {
+        self.tables.get(table).and_then(|t| t.document.as_ref())
     }
 
     /// The declared table names.
