@@ -519,6 +519,11 @@ async fn sign_out(
     ))
 }
 
+/// Better Auth's `{status: true}` for a revoking route, naming what it revoked.
+fn revoked_answer(digests: &[String]) -> Response {
+    with_revoked(with_cookies(json!({"status": true}), Vec::new()), digests)
+}
+
 /// Adds [`REVOKED_SESSIONS_HEADER`] when sessions were revoked.
 fn with_revoked(mut resp: Response, digests: &[String]) -> Response {
     if !digests.is_empty()
@@ -568,10 +573,7 @@ async fn revoke_session(
     let token = field(&body, "token")?;
     let (info, _) = require_session(auth, &headers).await?;
     let revoked = auth.revoke_session(&info, token).await?;
-    Ok(with_revoked(
-        with_cookies(json!({"status": true}), Vec::new()),
-        &revoked,
-    ))
+    Ok(revoked_answer(&revoked))
 }
 
 async fn revoke_sessions(
@@ -601,10 +603,7 @@ async fn revoke_many(
     parse_body(&headers, body)?;
     let (info, _) = require_session(auth, &headers).await?;
     let revoked = auth.revoke_sessions(&info, keep_current).await?;
-    Ok(with_revoked(
-        with_cookies(json!({"status": true}), Vec::new()),
-        &revoked,
-    ))
+    Ok(revoked_answer(&revoked))
 }
 
 async fn convex_token(

@@ -53,6 +53,24 @@ fn user_label(user: Option<&Json>) -> String {
     }
 }
 
+/// Chat messages (`{author, body}`) as list items; nothing for a missing or non-array value.
+fn message_items(messages: Option<&Json>) -> String {
+    messages
+        .and_then(Json::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|m| {
+                    format!(
+                        "<li><b>{}</b> {}</li>",
+                        escape(m["author"].as_str().unwrap_or_default()),
+                        escape(m["body"].as_str().unwrap_or_default())
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The header's page links; the current page is marked for assistive tech and styled.
 fn nav_links(title: &str) -> String {
     [
@@ -157,22 +175,7 @@ document.getElementById("send").onsubmit = async (e) => {
         "Chat",
         vec![("messages:list", QueryArgs::Args(json!({"channel": "general"})), QueryOptions::default())],
         |q| {
-            let items: String = q[0]
-                .value
-                .as_ref()
-                .and_then(Json::as_array)
-                .map(|list| {
-                    list.iter()
-                        .map(|m| {
-                            format!(
-                                "<li><b>{}</b> {}</li>",
-                                escape(m["author"].as_str().unwrap_or_default()),
-                                escape(m["body"].as_str().unwrap_or_default())
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let items = message_items(q[0].value.as_ref());
             format!(
                 r#"<div class="card"><h2>#general</h2><ul class="messages" id="messages">{items}</ul>
 <form class="row" id="send"><input id="body" placeholder="Say something" maxlength="2000" autocomplete="off" required><button>Send</button></form>
@@ -463,21 +466,7 @@ more.onclick = () => history.loadMore(5);"#;
         "History",
         vec![("messages:page", QueryArgs::Args(first_page), QueryOptions::default())],
         move |q| {
-            let page = q[0].value.as_ref();
-            let items: String = page
-                .and_then(|p| p["page"].as_array())
-                .map(|list| {
-                    list.iter()
-                        .map(|m| {
-                            format!(
-                                "<li><b>{}</b> {}</li>",
-                                escape(m["author"].as_str().unwrap_or_default()),
-                                escape(m["body"].as_str().unwrap_or_default())
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let items = message_items(q[0].value.as_ref().map(|p| &p["page"]));
             format!(
                 r#"<div class="card" id="history" data-channel="{channel}"><h2>History of #{channel}</h2><p class="muted">Newest first, five at a time. Every loaded page stays live and keeps its place.</p>
 <ul class="messages" id="pages">{items}</ul><p class="pager"><button id="more" disabled>Load more</button><span class="status" id="page-status"></span></p></div>"#

@@ -1110,19 +1110,8 @@ async fn custom_jwt_and_oidc_providers_verify_tokens_from_elsewhere() {
     let (status, body) = current_user(&server, &oidc_token).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["value"]["email"], "oidc@example.com");
-    let now = now_ms() / 1000;
-    let mut claims = Map::new();
-    for (k, v) in [
-        ("iss", json!("https://custom.example")),
-        ("sub", json!("user-1")),
-        ("aud", json!("my-app")),
-        ("iat", json!(now)),
-        ("exp", json!(now + 600)),
-        ("name", json!("Custom")),
-        ("org", json!({"id": 7})),
-    ] {
-        claims.insert(k.to_owned(), v);
-    }
+    let mut claims = third_party_claims("https://custom.example", "user-1", "my-app", "Custom");
+    claims.insert("org".to_owned(), json!({"id": 7}));
     let custom = ferrovex_auth::jwt::sign(&key, &claims).unwrap();
     let (status, body) = current_user(&server, &custom).await;
     assert_eq!(status, 200, "{body}");
@@ -1186,6 +1175,23 @@ async fn a_token_expiring_mid_session_ends_it_with_an_auth_error() {
     assert_eq!(error["authUpdateAttempted"], false, "{error}");
     assert!(started.elapsed() >= Duration::from_secs(1));
     server.interrupt();
+}
+
+/// Claims of a token from another issuer, valid for ten minutes.
+fn third_party_claims(iss: &str, sub: &str, aud: &str, name: &str) -> Map<String, Json> {
+    let now = now_ms() / 1000;
+    let mut claims = Map::new();
+    for (k, v) in [
+        ("iss", json!(iss)),
+        ("sub", json!(sub)),
+        ("aud", json!(aud)),
+        ("iat", json!(now)),
+        ("exp", json!(now + 600)),
+        ("name", json!(name)),
+    ] {
+        claims.insert(k.to_owned(), v);
+    }
+    claims
 }
 
 /// Runs the openssl CLI in `dir`.
@@ -1320,18 +1326,7 @@ async fn remote_key_sets_are_fetched_over_https_from_trusted_issuers_only() {
     let config = json!({"providers": [
         {"type": "customJwt", "issuer": "https://tls.example", "jwks": format!("https://localhost:{port}/jwks"), "algorithm": "RS256", "applicationID": "tls-app"},
     ]});
-    let now = now_ms() / 1000;
-    let mut claims = Map::new();
-    for (k, v) in [
-        ("iss", json!("https://tls.example")),
-        ("sub", json!("tls-user")),
-        ("aud", json!("tls-app")),
-        ("iat", json!(now)),
-        ("exp", json!(now + 600)),
-        ("name", json!("Over TLS")),
-    ] {
-        claims.insert(k.to_owned(), v);
-    }
+    let claims = third_party_claims("https://tls.example", "tls-user", "tls-app", "Over TLS");
     let token = ferrovex_auth::jwt::sign(&key, &claims).unwrap();
     let ca = ca.to_str().unwrap().to_owned();
     // Trusting the test CA (SSL_CERT_FILE): the key set is fetched over TLS and the token passes.

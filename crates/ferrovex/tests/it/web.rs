@@ -183,18 +183,13 @@ async fn redis_auth_cache_is_shared_revoked_everywhere_bounded_by_exp_and_option
     ];
     let a = Server::start_with(dir.path(), 0, &args, &[]);
     let b = Server::start_with(dir.path(), 0, &args, &[]);
-    let signup =
-        json!({"name": "Cached", "email": "cached@example.com", "password": "cached password"})
-            .to_string();
-    let (status, headers, _) = send(
-        "POST",
-        &format!("{}/api/auth/sign-up/email", a.web_url),
-        signup.into_bytes(),
-        &[("content-type", "application/json"), ("origin", &a.web_url)],
+    let cookie = sign_up_via(
+        &a.web_url,
+        "Cached",
+        "cached@example.com",
+        "cached password",
     )
     .await;
-    assert_eq!(status, 200);
-    let cookie = cookie_of(&headers, "better-auth.session_token").unwrap();
 
     // A misses and exchanges; B then hits the shared entry and makes no exchange.
     let (timing, _) = page_timing(&a.web_url, &cookie).await;
@@ -319,6 +314,20 @@ async fn post_auth(
     .await
 }
 
+/// Signs up through the web proxy; returns the session cookie pair.
+async fn sign_up_via(web: &str, name: &str, email: &str, password: &str) -> String {
+    let body = json!({"name": name, "email": email, "password": password}).to_string();
+    let (status, headers, _) = send(
+        "POST",
+        &format!("{web}/api/auth/sign-up/email"),
+        body.into_bytes(),
+        &[("content-type", "application/json"), ("origin", web)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    cookie_of(&headers, "better-auth.session_token").unwrap()
+}
+
 /// Signs in through the web proxy; returns the session cookie pair and the raw token.
 async fn sign_in_via(web: &str, email: &str, password: &str) -> (String, String) {
     let body = json!({"email": email, "password": password}).to_string();
@@ -351,16 +360,7 @@ async fn every_revocation_route_drops_cached_tokens_and_forged_signatures_never_
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(dir.path(), 0, &["--auth-cache", "true"], &[]);
     let (web, site) = (server.web_url.clone(), server.site_url.clone());
-    let signup = json!({"name": "Rev", "email": "rev@example.com", "password": "revoke password"})
-        .to_string();
-    let (status, _, _) = send(
-        "POST",
-        &format!("{web}/api/auth/sign-up/email"),
-        signup.into_bytes(),
-        &[("content-type", "application/json"), ("origin", &web)],
-    )
-    .await;
-    assert_eq!(status, 200);
+    sign_up_via(&web, "Rev", "rev@example.com", "revoke password").await;
     let mut sessions = Vec::new();
     for _ in 0..4 {
         sessions.push(sign_in_via(&web, "rev@example.com", "revoke password").await);
