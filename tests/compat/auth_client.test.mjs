@@ -571,6 +571,58 @@ describe("session management through the client", () => {
   });
 });
 
+describe("account changes through the client", () => {
+  test("updateUser renames (tokens follow), and changePassword checks, rotates and revokes", async () => {
+    const { browser, email } = await signedUpBrowser("Change", "Before Rename");
+    const renamed = await browser.authClient.updateUser({ name: "After Rename", fetchOptions: browser.fetchOptions() });
+    assert.deepStrictEqual(renamed.data, { status: true }, JSON.stringify(renamed.error));
+    assert.equal((await browser.getSession()).data?.user.name, "After Rename");
+    const token = await browser.convexToken();
+    assert.equal(decodeJwt(token.data.token).payload.name, "After Rename", "new tokens carry the new name");
+    const email2 = await browser.authClient.updateUser({ email: "other@example.com", fetchOptions: browser.fetchOptions() });
+    assert.equal(email2.error?.status, 400);
+    assert.equal(email2.error.code, "EMAIL_CAN_NOT_BE_UPDATED");
+    // Fields Better Auth does not know of are ignored, so this changes nothing: 400.
+    const nothing = await browser.authClient.updateUser({ nickname: "x", fetchOptions: browser.fetchOptions() });
+    assert.equal(nothing.error?.status, 400);
+
+    const wrong = await browser.authClient.changePassword({
+      currentPassword: "not my password",
+      newPassword: "a brand new password",
+      fetchOptions: browser.fetchOptions(),
+    });
+    assert.equal(wrong.error?.status, 400);
+    assert.equal(wrong.error.code, "INVALID_PASSWORD");
+    const short = await browser.authClient.changePassword({
+      currentPassword: PASSWORD,
+      newPassword: "short",
+      fetchOptions: browser.fetchOptions(),
+    });
+    assert.equal(short.error?.code, "PASSWORD_TOO_SHORT");
+
+    const other = newBrowser();
+    assert.equal((await other.signIn(email)).error, null);
+    const oldCookie = browser.jar.header();
+    const changed = await browser.authClient.changePassword({
+      currentPassword: PASSWORD,
+      newPassword: "a brand new password",
+      revokeOtherSessions: true,
+      fetchOptions: browser.fetchOptions(),
+    });
+    assert.equal(changed.error, null, JSON.stringify(changed.error));
+    assert.equal(typeof changed.data.token, "string", "a new session");
+    assert.equal(changed.data.user.email, email.toLowerCase());
+    assert.notEqual(browser.jar.header(), oldCookie, "the new session's cookie is set");
+    assert.equal((await browser.getSession()).data?.session.token, changed.data.token);
+    assert.equal((await other.getSession()).data, null, "other sessions are revoked");
+    const replay = await browser.authClient.getSession({ fetchOptions: { headers: { cookie: oldCookie } } });
+    assert.equal(replay.data, null, "and so is the old one");
+    assert.equal((await newBrowser().signIn(email)).error?.status, 401, "the old password no longer works");
+    assert.equal((await newBrowser().signIn(email, "a brand new password")).error, null);
+    await browser.signOut();
+  });
+});
+
 describe("auth errors through the client", () => {
   test("a duplicate sign-up is 422 USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", async () => {
     const { email } = await signedUpBrowser("Dup");

@@ -21,6 +21,9 @@ pub enum AuthError {
     /// The session is older than the fresh age a sensitive listing needs (403).
     #[error("Session is not fresh")]
     SessionNotFresh,
+    /// A request Better Auth refuses with 400 and a specific code (`INVALID_PASSWORD`, ...).
+    #[error("{1}")]
+    BadRequest(&'static str, String),
     /// No valid session (401).
     #[error("Unauthorized")]
     Unauthorized,
@@ -42,6 +45,7 @@ impl AuthError {
             AuthError::InvalidCredentials => "INVALID_EMAIL_OR_PASSWORD",
             AuthError::UserExists => "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
             AuthError::Validation(_) => "VALIDATION_ERROR",
+            AuthError::BadRequest(code, _) => code,
             AuthError::PasswordTooShort => "PASSWORD_TOO_SHORT",
             AuthError::PasswordTooLong => "PASSWORD_TOO_LONG",
             AuthError::Unauthorized => "UNAUTHORIZED",

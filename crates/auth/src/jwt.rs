@@ -222,11 +222,5 @@ pub fn identity_from_claims(claims: &Map<String, Json>) -> Identity {
         flatten(k, v, &mut out);
     }
     out.retain(|k, _| ferrovex_values::validate_field_name(k).is_ok());
-    Identity {
-        token_identifier: format!("{iss}|{sub}"),
-        subject: sub,
-        issuer: iss,
-        claims: out,
-        expires_at: claims.get("exp").and_then(Json::as_u64),
-    }
+    Identity::new(iss, sub, out, claims.get("exp").and_then(Json::as_u64))
 }

@@ -459,8 +459,9 @@ impl AuthService {
         Ok(self.announce(vec![token]))
     }
 
-    /// Listens to revocations: each message holds the digests of session tokens that were
-    /// signed out, revoked or found expired. The web origin drops their cached JWTs.
+    /// Listens to revocations: each message holds the digests of session tokens whose cached
+    /// JWTs must go: signed out, revoked, found expired, or their user's claims changed. The
+    /// web origin drops those cached JWTs.
     pub fn revocations(&self) -> broadcast::Receiver<Arc<[String]>> {
         self.revocations.subscribe()
     }
@@ -478,6 +479,104 @@ impl AuthService {
         // No listener is fine: nothing is cached then.
         let _ = self.revocations.send(digests.clone().into());
         digests
+    }
+
+    /// Changes the caller's name and/or image (`Some(None)` clears the image). Every session of
+    /// the user is announced (their cached JWTs carry the old claims); the sessions stay valid.
+    /// Returns the updated user and the announced digests.
+    pub async fn update_user(
+        &self,
+        info: &SessionInfo,
+        name: Option<&str>,
+        image: Option<Option<&str>>,
+    ) -> Result<(User, Vec<String>), AuthError> {
+        let name = match name.map(str::trim) {
+            Some(n) if n.is_empty() || n.chars().count() > 256 => {
+                return Err(AuthError::Validation(
+                    "[body.name] Name must be 1 to 256 characters".into(),
+                ));
+            }
+            other => other.map(str::to_owned),
+        };
+        if image.flatten().is_some_and(|i| i.len() > 2048) {
+            return Err(AuthError::Validation(
+                "[body.image] Image URLs are limited to 2048 bytes".into(),
+            ));
+        }
+        if name.is_none() && image.is_none() {
+            return Err(AuthError::BadRequest(
+                "NO_FIELDS_TO_UPDATE",
+                "No fields to update".into(),
+            ));
+        }
+        let user = self
+            .store
+            .update_user(
+                &info.user.id,
+                name,
+                image.map(|i| i.map(str::to_owned)),
+                now_ms(),
+            )
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        let sessions = self.store.list_sessions(&info.user.id).await?;
+        let digests = self.announce(sessions.into_iter().map(|s| s.token).collect());
+        Ok((user, digests))
+    }
+
+    /// Changes the caller's password after checking the current one. With `revoke_others`
+    /// every session of the user ends and a new one starts (returned, for the cookie). Returns
+    /// it and the revoked digests.
+    pub async fn change_password(
+        &self,
+        info: &SessionInfo,
+        current: &str,
+        new: &str,
+        revoke_others: bool,
+        client: (&str, &str),
+    ) -> Result<(Option<SessionInfo>, Vec<String>), AuthError> {
+        password::check_policy(new)?;
+        let Some((account, Some(hash))) = self.store.credential_account(&info.user.id).await?
+        else {
+            return Err(AuthError::BadRequest(
+                "CREDENTIAL_ACCOUNT_NOT_FOUND",
+                "Credential account not found".into(),
+            ));
+        };
+        let (current, new) = (current.to_owned(), new.to_owned());
+        let (ok, new_hash) = tokio::task::spawn_blocking(move || {
+            let ok = password::verify(&current, &hash);
+            (ok, ok.then(|| password::hash(&new)))
+        })
+        .await
+        .map_err(|e| AuthError::Key(e.to_string()))?;
+        let Some(new_hash) = new_hash.filter(|_| ok) else {
+            return Err(AuthError::BadRequest(
+                "INVALID_PASSWORD",
+                "Invalid password".into(),
+            ));
+        };
+        self.store
+            .set_password(&account, new_hash?, now_ms())
+            .await?;
+        if !revoke_others {
+            return Ok((None, Vec::new()));
+        }
+        let revoked = self.store.delete_user_sessions(&info.user.id, None).await?;
+        let digests = self.announce(revoked);
+        let (ip, ua) = client;
+        let session = self
+            .store
+            .create_session(&info.user.id, self.new_session(true, ip, ua))
+            .await?;
+        Ok((
+            Some(SessionInfo {
+                session,
+                user: info.user.clone(),
+                refreshed: false,
+            }),
+            digests,
+        ))
     }
 
     /// The caller's unexpired sessions, newest first.

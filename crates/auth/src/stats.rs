@@ -4,15 +4,19 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every counted operation.
-pub const OPERATIONS: [&str; 11] = [
+pub const OPERATIONS: [&str; 15] = [
     "session.find",
+    "session.find_many",
     "session.insert",
     "session.update",
     "session.delete",
+    "session.delete_many",
     "user.find_by_email",
     "user.insert",
+    "user.update",
     "account.find",
     "account.insert",
+    "account.update",
     "jwks.find_many",
     "jwks.insert",
     "secret.find",
@@ -27,7 +31,9 @@ pub struct AuthStats {
 impl AuthStats {
     /// Counts one call of `op` (one of [`OPERATIONS`]).
     pub fn bump(&self, op: &str) {
-        if let Some(i) = OPERATIONS.iter().position(|o| *o == op) {
+        let i = OPERATIONS.iter().position(|o| *o == op);
+        debug_assert!(i.is_some(), "uncounted auth-store operation {op}");
+        if let Some(i) = i {
             self.counts[i].fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -387,6 +387,90 @@ impl AuthStore {
             .await?)
     }
 
+    /// Sets a user's name and/or image (`Some(None)` clears the image); the updated user.
+    pub async fn update_user(
+        &self,
+        user_id: &str,
+        name: Option<String>,
+        image: Option<Option<String>>,
+        now_ms: u64,
+    ) -> Result<Option<User>, AuthError> {
+        self.stats.bump("user.update");
+        let id = user_id.to_owned();
+        Ok(self
+            .engine
+            .system_write(move |db| {
+                let id = doc_id(&id)?;
+                if db.get(&id)?.is_none() {
+                    return Ok(None);
+                }
+                let mut changes = vec![("updatedAt", ms(now_ms))];
+                if let Some(name) = &name {
+                    changes.push(("name", Value::from(name.as_str())));
+                }
+                if let Some(image) = &image {
+                    changes.push(("image", image.as_deref().map_or(Value::Null, Value::from)));
+                }
+                db.patch(&id, &Value::object(changes))?;
+                Ok(db.get(&id)?.as_ref().map(user_of))
+            })
+            .await?)
+    }
+
+    /// The id and password hash of a user's credential account.
+    pub async fn credential_account(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<(DocumentId, Option<String>)>, AuthError> {
+        self.stats.bump("account.find");
+        let user_id = user_id.to_owned();
+        Ok(self
+            .engine
+            .system_read(move |db| {
+                let accounts = db
+                    .query("_accounts")?
+                    .with_index("by_user", |q| q.eq("userId", user_id.as_str()))?
+                    .take(16)?;
+                Ok(accounts
+                    .into_iter()
+                    .find(|a| {
+                        a.fields.get("providerId").and_then(Value::as_str) == Some("credential")
+                    })
+                    .map(|a| {
+                        let hash = a
+                            .fields
+                            .get("password")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        (a.id, hash)
+                    }))
+            })
+            .await?)
+    }
+
+    /// Sets the password hash of an account.
+    pub async fn set_password(
+        &self,
+        account: &DocumentId,
+        hash: String,
+        now_ms: u64,
+    ) -> Result<(), AuthError> {
+        self.stats.bump("account.update");
+        let account = account.clone();
+        self.engine
+            .system_write(move |db| {
+                db.patch(
+                    &account,
+                    &Value::object([
+                        ("password", Value::from(hash.as_str())),
+                        ("updatedAt", ms(now_ms)),
+                    ]),
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
     /// The sessions of `user_id` (expired ones included; callers filter).
     pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
         self.stats.bump("session.find_many");

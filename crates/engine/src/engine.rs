@@ -563,7 +563,7 @@ impl Engine {
     ) -> Outcome {
         let metrics = &self.inner.metrics;
         // Results that did not read the identity are shared by every caller; the others are
-        // kept per caller ("" is the anonymous caller).
+        // kept per identity, claims included ("" is the anonymous caller).
         let shared_key = CacheKey {
             path: path.clone(),
             args: canonical_args.to_owned(),
@@ -573,7 +573,7 @@ impl Engine {
             identity: Some(
                 identity
                     .as_ref()
-                    .map_or_else(String::new, |i| i.token_identifier.clone()),
+                    .map_or_else(String::new, |i| i.cache_key().to_owned()),
             ),
             ..shared_key.clone()
         };

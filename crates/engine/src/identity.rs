@@ -17,9 +17,37 @@ pub struct Identity {
     pub claims: BTreeMap<String, Value>,
     /// `exp` in seconds since the epoch, when the token has one.
     pub expires_at: Option<u64>,
+    /// Everything a function can see of this identity in one canonical string: results that
+    /// read the identity are cached under it, so two tokens of one user whose claims differ
+    /// (a renamed user, another session) never share a result.
+    cache_key: String,
 }
 
 impl Identity {
+    /// An identity; `tokenIdentifier` is `"<issuer>|<subject>"`.
+    pub fn new(
+        issuer: String,
+        subject: String,
+        claims: BTreeMap<String, Value>,
+        expires_at: Option<u64>,
+    ) -> Identity {
+        let mut identity = Identity {
+            token_identifier: format!("{issuer}|{subject}"),
+            subject,
+            issuer,
+            claims,
+            expires_at,
+            cache_key: String::new(),
+        };
+        identity.cache_key = identity.to_value().to_convex_json().to_string();
+        identity
+    }
+
+    /// The key of results cached for this identity (see the field's documentation).
+    pub fn cache_key(&self) -> &str {
+        &self.cache_key
+    }
+
     /// The `UserIdentity` object: the claims plus `tokenIdentifier`, `subject`, `issuer`.
     pub fn to_value(&self) -> Value {
         let mut map = self.claims.clone();

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrovex_engine::prelude::*;
-use ferrovex_engine::{Engine, FunctionKind, FunctionPath, IndexRange, Outcome};
+use ferrovex_engine::{
+    Engine, FunctionKind, FunctionPath, Identity, IndexRange, Outcome, Transport,
+};
 use ferrovex_store::{Clock, Timestamp};
 use ferrovex_store_sqlite::{Durability, SqlitePersistence};
 
@@ -64,6 +66,13 @@ fn test_app() -> App {
     App::new(schema)
         .query("people:count", |ctx: &mut QueryCtx, _: NoArgs| {
             Ok(ctx.db.query("people")?.collect()?.len() as i64)
+        })
+        .query("who:name", |ctx: &mut QueryCtx, _: NoArgs| {
+            Ok(ctx
+                .auth()
+                .user_identity()
+                .and_then(|i| i.claim_str("name"))
+                .map(str::to_owned))
         })
         .mutation("people:insert", |ctx: &mut MutationCtx, doc: Value| {
             Ok(ctx.db.insert("people", &doc)?)
@@ -720,6 +729,48 @@ async fn documents_that_do_not_match_the_table_validator_are_refused_and_nothing
         Value::Int64(2),
         "only the two good inserts were stored"
     );
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn results_that_read_the_identity_are_cached_per_identity_claims_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), clock_at(1_000_000));
+    let who = |name: &str| {
+        let claims = [("name".to_owned(), Value::from(name))]
+            .into_iter()
+            .collect();
+        Arc::new(Identity::new(
+            "https://issuer".into(),
+            "user-1".into(),
+            claims,
+            None,
+        ))
+    };
+    let path = FunctionPath::parse("who:name").unwrap();
+    let ask = |identity: Option<Arc<Identity>>| {
+        let (engine, path) = (engine.clone(), path.clone());
+        async move {
+            let out = engine
+                .call_as(
+                    Some(FunctionKind::Query),
+                    &path,
+                    Value::Object(Default::default()),
+                    Transport::Internal,
+                    identity,
+                )
+                .await;
+            (out.result.unwrap(), out.cached)
+        }
+    };
+    assert_eq!(ask(Some(who("Ada"))).await, (Value::from("Ada"), false));
+    assert_eq!(ask(Some(who("Ada"))).await, (Value::from("Ada"), true));
+    // Same user (same tokenIdentifier), renamed: a result of its own, not Ada's.
+    assert_eq!(
+        ask(Some(who("Ada L."))).await,
+        (Value::from("Ada L."), false)
+    );
+    assert_eq!(ask(None).await, (Value::Null, false));
     engine.shutdown();
 }
 

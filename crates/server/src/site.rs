@@ -44,6 +44,8 @@ pub fn site_router(state: SiteState) -> Router {
         .route("/api/auth/get-session", get(get_session))
         .route("/api/auth/sign-out", post(sign_out))
         .route("/api/auth/list-sessions", get(list_sessions))
+        .route("/api/auth/update-user", post(update_user))
+        .route("/api/auth/change-password", post(change_password))
         .route("/api/auth/revoke-session", post(revoke_session))
         .route("/api/auth/revoke-sessions", post(revoke_sessions))
         .route(
@@ -108,9 +110,10 @@ impl From<AuthError> for Refusal {
             | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::UserExists => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::SessionNotFresh => StatusCode::FORBIDDEN,
-            AuthError::Validation(_) | AuthError::PasswordTooShort | AuthError::PasswordTooLong => {
-                StatusCode::BAD_REQUEST
-            }
+            AuthError::Validation(_)
+            | AuthError::BadRequest(..)
+            | AuthError::PasswordTooShort
+            | AuthError::PasswordTooLong => StatusCode::BAD_REQUEST,
             AuthError::Key(_) | AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -560,6 +563,73 @@ async fn list_sessions(
         .into_iter()
         .collect();
     Ok(no_store(with_cookies(body, cookies)))
+}
+
+async fn update_user(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    check_origin(auth, &headers, false)?;
+    let body = parse_body(&headers, body)?;
+    if body.contains_key("email") {
+        return Err(AuthError::BadRequest(
+            "EMAIL_CAN_NOT_BE_UPDATED",
+            "Email can not be updated".into(),
+        )
+        .into());
+    }
+    let name = body
+        .contains_key("name")
+        .then(|| field(&body, "name"))
+        .transpose()?;
+    let image = match body.get("image") {
+        None => None,
+        Some(JsonValue::Null) => Some(None),
+        Some(_) => Some(Some(field(&body, "image")?)),
+    };
+    let (info, _) = require_session(auth, &headers).await?;
+    let (_, stale) = auth.update_user(&info, name, image).await?;
+    Ok(revoked_answer(&stale))
+}
+
+async fn change_password(
+    State(state): State<SiteState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    check_origin(auth, &headers, false)?;
+    let client = client_addr(&addr);
+    limited(auth, &client, "/change-password")?;
+    let body = parse_body(&headers, body)?;
+    let (current, new) = (
+        field(&body, "currentPassword")?,
+        field(&body, "newPassword")?,
+    );
+    let revoke_others = body
+        .get("revokeOtherSessions")
+        .and_then(JsonValue::as_bool)
+        .unwrap_or(false);
+    let (info, _) = require_session(auth, &headers).await?;
+    let ua = header_str(&headers, "user-agent").unwrap_or_default();
+    let (session, revoked) = auth
+        .change_password(&info, current, new, revoke_others, (&client, ua))
+        .await?;
+    let token = session.as_ref().map(|s| s.session.token.clone());
+    let cookies = session
+        .as_ref()
+        .map(|s| session_cookies(auth, s, true, None))
+        .unwrap_or_default();
+    Ok(with_revoked(
+        with_cookies(
+            json!({"token": token, "user": user_json(&info.user)}),
+            cookies,
+        ),
+        &revoked,
+    ))
 }
 
 async fn revoke_session(

@@ -77,21 +77,24 @@ fn is_auth_cookie(set_cookie: &str) -> bool {
     set_cookie.starts_with("better-auth.") || set_cookie.starts_with("__Secure-better-auth.")
 }
 
-/// Routes whose success revokes the caller's own session.
-const REVOKES_OWN: [&str; 3] = [
+/// Routes whose success revokes the caller's own session or changes its token's claims.
+const DROPS_OWN: [&str; 5] = [
     "/api/auth/sign-out",
     "/api/auth/revoke-sessions",
     "/api/auth/delete-user",
+    "/api/auth/change-password",
+    "/api/auth/update-user",
 ];
 /// Most digests honoured from one answer.
 const MAX_ANNOUNCED: usize = 1000;
 
-/// After a successful POST, drops the cached tokens of the sessions it revoked, so no web
-/// instance serves them again. A Ferrovex site names them in [`REVOKED_SESSIONS_HEADER`]
-/// (which is never passed on to the browser). Without it (a Better Auth site), the routes that
-/// revoke the caller's own session drop its entry, and `/revoke-session` drops the entry of the
-/// token in its body; sessions revoked by `/revoke-other-sessions` then fall out of the cache
-/// at its TTL or their JWT's expiry, whichever comes first.
+/// After a successful POST, drops the cached tokens of the sessions it revoked (or whose user
+/// it changed), so no web instance serves them again. A Ferrovex site names them in
+/// [`REVOKED_SESSIONS_HEADER`] (which is never passed on to the browser). Without it (a Better
+/// Auth site), the routes in [`DROPS_OWN`] drop the caller's own entry, and `/revoke-session`
+/// drops the entry of the token in its body; other sessions revoked by
+/// `/revoke-other-sessions` or `/change-password` then fall out of the cache at its TTL or
+/// their JWT's expiry, whichever comes first.
 async fn drop_revoked(
     auth: &SsrAuth,
     path: &str,
@@ -108,7 +111,7 @@ async fn drop_revoked(
         }
         return;
     }
-    if REVOKES_OWN.contains(&path) {
+    if DROPS_OWN.contains(&path) {
         if let Some(token) = request
             .get(header::COOKIE)
             .and_then(|v| v.to_str().ok())
@@ -307,7 +310,7 @@ mod tests {
         assert!(!present(&cache, "other").await && present(&cache, "own").await);
         drop_revoked(
             &auth,
-            "/api/auth/update-user",
+            "/api/auth/sign-in/email",
             &cookie("own"),
             &Bytes::new(),
             &none,

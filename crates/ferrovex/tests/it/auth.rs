@@ -1000,7 +1000,7 @@ async fn keys_move_both_ways_between_better_auth_and_ferrovex() {
 /// `tests/compat/auth_client.test.mjs` (it starts its own server from this binary).
 #[tokio::test]
 async fn official_better_auth_client_suite_passes() {
-    crate::common::run_node_suite("auth_client.test.mjs", "better-auth", &[], 10).await;
+    crate::common::run_node_suite("auth_client.test.mjs", "better-auth", &[], 11).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

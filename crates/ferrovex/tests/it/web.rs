@@ -438,6 +438,17 @@ async fn every_revocation_route_drops_cached_tokens_and_forged_signatures_never_
     assert_eq!(status, 403);
     assert_eq!(cached_and_signed_in(&web, &main).await, (true, true));
 
+    // A rename drops the user's cached tokens (they carry the old name): the next page
+    // exchanges again and shows the new name.
+    let (status, _, _) =
+        post_auth(&web, "update-user", json!({"name": "Renamed"}), &main, &web).await;
+    assert_eq!(status, 200);
+    let (timing, html) = page_timing(&web, &main).await;
+    assert!(
+        timing.contains("desc=\"miss\"") && html.contains(">Renamed<"),
+        "{timing}"
+    );
+
     // revoke-sessions through the proxy: the caller's own entry goes too.
     let (status, _, _) = post_auth(&web, "revoke-sessions", json!({}), &main, &web).await;
     assert_eq!(status, 200);
