@@ -359,6 +359,52 @@ for (const engine of BROWSERS) {
         await page.browserContext().close();
       });
 
+      // Timing only (the runtime's JavaScript is the same in both engines): one browser.
+      if (engine === "chromium") {
+        test("the socket's token is renewed before it expires, on the same socket", async () => {
+          // A deployment with 12-second tokens: renewed after 6 s, expired after 12 s.
+          const dir2 = mkdtempSync(path.join(tmpdir(), "fx-short-jwt-"));
+          const proc = spawn(BIN, ["serve", "--api-port", "0", "--site-port", "0", "--web-port", "0", "--data-dir", dir2, "--jwt-lifetime-secs", "12", "--print-log", "false"], {
+            env: { ...process.env, FERROVEX_LOG: "warn" },
+            stdio: ["ignore", "pipe", "inherit"],
+          });
+          const own = {};
+          readline.createInterface({ input: proc.stdout }).on("line", (line) => {
+            const m = line.match(/^\s+(api|site|web):\s+(http:\/\/\S+)/);
+            if (m) own[m[1]] = m[2];
+          });
+          try {
+            await waitFor(() => own.web, "the short-token server");
+            const page = await (await browser.createBrowserContext()).newPage();
+            page.setDefaultTimeout(TIMEOUT);
+            await page.goto(own.web + "/sign-up");
+            await fill(page, "#name", "Renewed User");
+            await fill(page, "#email", `r${Math.random().toString(36).slice(2)}@example.com`);
+            await fill(page, "#password", "renewal password 1");
+            await click(page, "#auth button");
+            await until(page, () => document.getElementById("sidebar-user").textContent === "Renewed User");
+            const before = await page.evaluate(() => Ferrovex.debug.connections());
+            // Past the first token's expiry (and the server's 5 s expiry check): still the same
+            // socket, renewed at least twice, and the user's data is still served live.
+            await new Promise((r) => setTimeout(r, 19000));
+            const after = await page.evaluate(async () => {
+              const name = await new Promise((res) => Ferrovex.query("auth:getCurrentUser", {}, {}, (u) => u !== undefined && res(u ? u.name : null)));
+              // A mutation that needs the identity, on the same socket.
+              const team = await Ferrovex.mutation("teams:create", { name: "Renewed team" }).then(() => "created", (e) => e.message);
+              return { connections: Ferrovex.debug.connections(), refreshes: Ferrovex.debug.refreshes(), name, team };
+            });
+            assert.equal(after.connections, before, "no reconnect");
+            assert.ok(after.refreshes >= 2, JSON.stringify(after));
+            assert.equal(after.name, "Renewed User");
+            assert.equal(after.team, "created");
+            await page.browserContext().close();
+          } finally {
+            proc.kill("SIGKILL");
+            rmSync(dir2, { recursive: true, force: true });
+          }
+        });
+      }
+
       test("an account switch replaces the identity at once and never shows the previous user's data", async () => {
         const page = await open(browser, "/sign-up");
         const suffix = Math.random().toString(36).slice(2);

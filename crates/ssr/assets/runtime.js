@@ -87,6 +87,24 @@
   // for 5 s; only one request is in flight at a time.
   const TOKEN_REUSE_MS = 10000;
   const NO_SESSION_MS = 5000;
+  // The claims of a JWT ({} when unreadable). Only `exp`, `iat` and `sub` are used, for timing
+  // and to tell a refresh from an account switch; the server verifies tokens.
+  function claimsOf(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
+    } catch (_) {
+      return {};
+    }
+  }
+  // When a token should be replaced (ms since the epoch): half its lifetime before it expires,
+  // at most 30 s before. Infinity when it carries no expiry.
+  function renewAt(token) {
+    const { exp, iat } = claimsOf(token);
+    if (typeof exp !== "number") return Infinity;
+    const lifetime = typeof iat === "number" ? exp - iat : 60;
+    return (exp - Math.min(30, lifetime / 2)) * 1000;
+  }
   class TokenSource {
     constructor(url) {
       this.url = url;
@@ -98,7 +116,7 @@
     }
     async get(force) {
       const now = Date.now();
-      if (this.token && (!force || now - this.validatedAt < TOKEN_REUSE_MS)) {
+      if (this.token && now < renewAt(this.token) && (!force || now - this.validatedAt < TOKEN_REUSE_MS)) {
         this.validatedAt = now;
         return this.token;
       }
@@ -151,6 +169,8 @@
       this.token = null;
       this.connected = false;
       this.retries = 0;
+      this.refreshes = 0;
+      this.refreshTimer = null;
       this.open();
     }
     state() {
@@ -174,6 +194,7 @@
         this.identityVersion = 0;
         this.send({ type: "Connect", sessionId: this.sessionId, connectionCount: this.connectionCount++, lastCloseReason: null, clientTs: Date.now() });
         if (this.token) this.send({ type: "Authenticate", baseVersion: this.identityVersion++, tokenType: "User", value: this.token });
+        this.scheduleRefresh();
         const mods = [...this.queries.values()].map((q) => ({ type: "Add", queryId: q.id, udfPath: q.path, args: [q.args] }));
         if (mods.length) this.send({ type: "ModifyQuerySet", baseVersion: this.querySetVersion, newVersion: ++this.querySetVersion, modifications: mods });
         for (const p of this.pending.values()) if (p.kind === "Mutation") this.send(p.msg);
@@ -332,10 +353,31 @@
         this.emitState();
       });
     }
+    // Keeps the socket's token fresh: before it expires a new one is fetched and sent on the
+    // same socket, so nothing is torn down and, for the same user, no result is cleared.
+    scheduleRefresh() {
+      clearTimeout(this.refreshTimer);
+      if (!this.token) return;
+      const delay = Math.max(1000, renewAt(this.token) - Date.now());
+      if (delay !== Infinity) this.refreshTimer = setTimeout(() => this.refresh(), delay);
+    }
+    async refresh() {
+      const token = await this.tokens.get(true);
+      if (token === this.token) return this.scheduleRefresh();
+      if (token && this.token && claimsOf(token).sub === claimsOf(this.token).sub) {
+        this.token = token;
+        this.refreshes++;
+        this.send({ type: "Authenticate", baseVersion: this.identityVersion++, tokenType: "User", value: token });
+        this.scheduleRefresh();
+      } else {
+        await this.setToken(token);
+      }
+    }
     // A new identity: tell the server at once and clear results that may belong to the old one.
     async setToken(token) {
       if (token === this.token) return;
       this.token = token;
+      this.scheduleRefresh();
       for (const q of this.queries.values()) {
         q.server = { value: undefined, error: null, has: false };
         q.value = undefined;
@@ -560,6 +602,12 @@
     signIn: (email, password) => authRequest("/sign-in/email", { email, password }),
     signUp: (name, email, password) => authRequest("/sign-up/email", { name, email, password }),
     signOut: () => authRequest("/sign-out", {}),
-    debug: { tokens, wireSubscriptions: () => (sync ? sync.wireSubscriptions() : 0) },
+    debug: {
+      tokens,
+      wireSubscriptions: () => (sync ? sync.wireSubscriptions() : 0),
+      // Sockets opened so far and same-socket token refreshes.
+      connections: () => (sync ? sync.connectionCount : 0),
+      refreshes: () => (sync ? sync.refreshes : 0),
+    },
   };
 })();

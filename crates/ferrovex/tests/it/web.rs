@@ -103,7 +103,7 @@ async fn browser_suite_passes_in_headless_chromium_and_firefox() {
         );
     }
     // Every test of the suite runs in both browsers.
-    crate::common::run_node_suite("browser.test.mjs", "puppeteer-core", &[], 22).await;
+    crate::common::run_node_suite("browser.test.mjs", "puppeteer-core", &[], 23).await;
 }
 
 /// A throwaway Redis server on a free port.
