@@ -122,7 +122,7 @@ const MAX_VERIFIED: usize = 10_000;
 pub struct Verifier {
     /// Tokens already verified: the same bytes verify the same way until `exp`, so SSR pages
     /// that send the same token for several queries pay one signature check.
-    verified: parking_lot::Mutex<std::collections::HashMap<String, Identity>>,
+    verified: parking_lot::Mutex<std::collections::HashMap<String, Arc<Identity>>>,
     builtin: Option<Arc<AuthService>>,
     remotes: Vec<Remote>,
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -288,15 +288,15 @@ impl Verifier {
         Ok(cache.keys.clone())
     }
 
-    /// Verifies a token and returns the caller's identity.
-    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+    /// Verifies a token and returns the caller's identity (shared: one allocation per token).
+    pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
         let now = now_ms() / 1000;
         if let Some(identity) = self.verified.lock().get(token)
             && !identity.expired(now)
         {
             return Ok(identity.clone());
         }
-        let identity = self.verify_uncached(token).await?;
+        let identity = Arc::new(self.verify_uncached(token).await?);
         let mut verified = self.verified.lock();
         if verified.len() >= MAX_VERIFIED {
             verified.retain(|_, i| !i.expired(now));

@@ -167,7 +167,7 @@ async fn identity(
         .verify(token.trim())
         .await
         .map_err(|e| ApiError::InvalidAuthHeader(format!("could not verify the token: {e}")))?;
-    Ok(Some(Arc::new(identity)))
+    Ok(Some(identity))
 }
 
 async fn call(

@@ -491,7 +491,7 @@ impl Session {
                                     .to_owned()),
                             };
                         match verified {
-                            Ok(identity) => Some(Arc::new(identity)),
+                            Ok(identity) => Some(identity),
                             Err(message) => {
                                 let _ = self.send(protocol::auth_error(
                                     &message,
