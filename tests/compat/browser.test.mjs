@@ -311,9 +311,17 @@ for (const engine of BROWSERS) {
         const bare = await openWithoutScripts(engine, browser, `/history?channel=${channel}`);
         assert.deepEqual(await texts(bare.page, "#pages li"), ["pager m7", "pager m6", "pager m5", "pager m4", "pager m3"]);
         await bare.close();
+        const start = stdout.length;
         const page = await open(browser, `/history?channel=${channel}`);
         const status = (s) => until(page, (want) => document.getElementById("history").dataset.status === want, s);
         await status("CanLoadMore");
+        // Hydrated from the page: the SSR run, then one WebSocket subscription, already pinned
+        // (no second run of the unpinned first page).
+        await waitFor(() => linesFor(start, "messages:page").length >= 2, "the pinned subscription");
+        await new Promise((r) => setTimeout(r, 300));
+        const runs = linesFor(start, "messages:page");
+        assert.equal(runs.length, 2, runs.join("\n"));
+        assert.ok(runs[0].includes("(HTTP API)") && runs[1].includes("(WebSocket)"), runs.join("\n"));
         const bodies = () => texts(page, "#pages li");
         assert.deepEqual(await bodies(), ["pager m7", "pager m6", "pager m5", "pager m4", "pager m3"]);
         await click(page, "#more");

@@ -100,6 +100,19 @@ impl ServerQueries {
         })
     }
 
+    /// The arguments of the first page of a paginated query, exactly as the browser runtime's
+    /// `paginatedQuery(path, args, {initialNumItems})` asks for it, so a page rendered with
+    /// them is hydrated (and subscribed already pinned) instead of fetched again. `args` must
+    /// be an object; `paginationOpts` is added.
+    pub fn first_page_args(args: &Json, initial_num_items: u32) -> QueryArgs {
+        let mut args = args.as_object().cloned().unwrap_or_default();
+        args.insert(
+            "paginationOpts".to_owned(),
+            json!({"numItems": initial_num_items, "cursor": null}),
+        );
+        QueryArgs::Args(Json::Object(args))
+    }
+
     /// Prepares several queries at once (they run concurrently); timings are recorded per query.
     pub async fn prepare_all(
         &self,

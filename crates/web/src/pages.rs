@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use ferrovex_ssr::auth::RequestAuth;
 use ferrovex_ssr::payload::{Payload, PayloadQuery};
-use ferrovex_ssr::query::{QueryArgs, QueryOptions};
+use ferrovex_ssr::query::{QueryArgs, QueryOptions, ServerQueries};
 use ferrovex_ssr::runtime::RUNTIME_PATH;
 use ferrovex_ssr::timing::ServerTiming;
 use serde_json::{Value as Json, json};
@@ -454,17 +454,14 @@ const history = Ferrovex.paginatedQuery("messages:page", {channel, newestFirst: 
 });
 more.onclick = () => history.loadMore(5);"#;
     // The first page is rendered here and hydrated by the runtime (same arguments).
-    let first_page = json!({
-        "channel": channel,
-        "newestFirst": true,
-        "paginationOpts": {"numItems": 5, "cursor": null},
-    });
+    let first_page =
+        ServerQueries::first_page_args(&json!({"channel": channel, "newestFirst": true}), 5);
     let channel = escape(&channel);
     render(
         &state,
         &headers,
         "History",
-        vec![("messages:page", QueryArgs::Args(first_page), QueryOptions::default())],
+        vec![("messages:page", first_page, QueryOptions::default())],
         move |q| {
             let items = message_items(q[0].value.as_ref().map(|p| &p["page"]));
             format!(
