@@ -44,13 +44,18 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the committer thread.
-    pub(crate) fn start(persistence: Arc<dyn Persistence>) -> Result<Committer, EngineError> {
+    /// `publish_lock` is held from each commit until its effects are published, so the watch
+    /// for other processes' commits never mistakes one of ours for theirs.
+    pub(crate) fn start(
+        persistence: Arc<dyn Persistence>,
+        publish_lock: Arc<parking_lot::Mutex<()>>,
+    ) -> Result<Committer, EngineError> {
         let (tx, mut rx) = mpsc::channel::<Job>(COMMIT_QUEUE);
         let thread = std::thread::Builder::new()
             .name("ferrovex-committer".to_owned())
             .spawn(move || {
                 while let Some(job) = rx.blocking_recv() {
-                    run_job(persistence.as_ref(), job);
+                    run_job(persistence.as_ref(), &publish_lock, job);
                 }
             })
             .map_err(|e| {
@@ -77,7 +82,7 @@ impl Committer {
     }
 }
 
-fn run_job(persistence: &dyn Persistence, job: Job) {
+fn run_job(persistence: &dyn Persistence, publish_lock: &parking_lot::Mutex<()>, job: Job) {
     let mut txn = match persistence.begin_write() {
         Ok(txn) => txn,
         Err(e) => {
@@ -88,6 +93,7 @@ fn run_job(persistence: &dyn Persistence, job: Job) {
     };
     let end = job(Ok(txn.as_mut()));
     if end.commit {
+        let _published = publish_lock.lock();
         (end.finish)(txn.commit().map(Some));
     } else {
         drop(txn);

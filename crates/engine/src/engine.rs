@@ -106,6 +106,9 @@ pub struct EngineConfig {
     pub cache_bytes: usize,
     /// Print one stdout line per execution.
     pub print_log: bool,
+    /// How often to look for commits made by another process on the same database (`None`:
+    /// never, for a database only this process writes).
+    pub foreign_commit_poll: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -113,6 +116,7 @@ impl Default for EngineConfig {
         EngineConfig {
             cache_bytes: DEFAULT_CACHE_BYTES,
             print_log: false,
+            foreign_commit_poll: Some(Duration::from_millis(50)),
         }
     }
 }
@@ -135,6 +139,49 @@ struct Inner {
     log: FunctionLog,
     metrics: Arc<Metrics>,
     commits: AtomicU64,
+    /// Held from a commit until it is published (see [`Inner::catch_up_foreign_commits`]).
+    publish_lock: Arc<parking_lot::Mutex<()>>,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    /// Notices commits another process made to the same database: when the stored latest
+    /// commit is newer than everything published here, their writes are unknown, so every
+    /// cached result and subscription is invalidated from that commit on. Coarse, but a
+    /// subscriber in this process sees another process's write within one poll interval.
+    fn catch_up_foreign_commits(&self) {
+        let _published = self.publish_lock.lock();
+        match self.persistence.stored_latest_ts() {
+            Ok(stored) if stored > self.invalidation.published() => {
+                let fired = self.invalidation.publish_unknown(stored);
+                self.metrics.foreign_commits.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(fired, "another process committed: invalidated everything");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the latest stored commit"),
+        }
+    }
+}
+
+/// Polls for other processes' commits every `every` until the engine stops or is dropped.
+fn spawn_foreign_commit_watch(inner: &Arc<Inner>, every: Duration) -> Result<(), EngineError> {
+    let weak = Arc::downgrade(inner);
+    std::thread::Builder::new()
+        .name("ferrovex-foreign-commits".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                if inner.stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                inner.catch_up_foreign_commits();
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| EngineError::Store(ferrovex_store::StoreError::Backend(e.to_string())))
 }
 
 /// A running engine; cheap to clone.
@@ -219,10 +266,11 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
         persistence.open_indexes(&app.schema.all_indexes())?;
-        let committer = Committer::start(persistence.clone())?;
+        let publish_lock = Arc::new(parking_lot::Mutex::new(()));
+        let committer = Committer::start(persistence.clone(), publish_lock.clone())?;
         let metrics = Arc::new(Metrics::default());
         let published = persistence.latest_ts();
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 persistence,
                 schema: Arc::new(app.schema.clone()),
@@ -236,12 +284,19 @@ impl Engine {
                 log: FunctionLog::new(config.print_log, metrics.clone()),
                 metrics,
                 commits: AtomicU64::new(0),
+                publish_lock,
+                stopped: std::sync::atomic::AtomicBool::new(false),
             }),
-        })
+        };
+        if let Some(every) = config.foreign_commit_poll {
+            spawn_foreign_commit_watch(&engine.inner, every)?;
+        }
+        Ok(engine)
     }
 
     /// Runs the queued writes and stops the committer. Blocks; later mutations fail.
     pub fn shutdown(&self) {
+        self.inner.stopped.store(true, Ordering::Relaxed);
         self.inner.committer.shutdown();
     }
 

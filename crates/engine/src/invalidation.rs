@@ -329,7 +329,37 @@ impl Invalidation {
     pub(crate) fn publish(&self, ts: Timestamp, writes: Arc<WriteSet>) -> usize {
         let mut state = self.state.lock();
         let affected = state.index.affected(&writes);
-        for id in &affected {
+        self.fire(&mut state, &affected, ts);
+        state.log.push_back((ts, writes));
+        while state.log.len() > COMMIT_LOG_LEN {
+            if let Some((old, _)) = state.log.pop_front() {
+                state.log_floor = old;
+            }
+        }
+        state.published = state.published.max(ts);
+        affected.len()
+    }
+
+    /// Publishes commits made elsewhere (another process on the same database) up to `ts`,
+    /// whose writes are unknown here: every watcher fires, the cache empties, and a result
+    /// computed at a snapshot before `ts` counts as stale. Returns how many fired.
+    pub(crate) fn publish_unknown(&self, ts: Timestamp) -> usize {
+        let mut state = self.state.lock();
+        let all: Vec<WatcherId> = state.watchers.keys().copied().collect();
+        self.fire(&mut state, &all, ts);
+        state.log.clear();
+        state.log_floor = state.log_floor.max(ts);
+        state.published = state.published.max(ts);
+        all.len()
+    }
+
+    fn fire<'a>(
+        &self,
+        state: &mut State,
+        watchers: impl IntoIterator<Item = &'a WatcherId>,
+        ts: Timestamp,
+    ) {
+        for id in watchers {
             match state.remove_watcher(*id) {
                 Some(WatcherKind::CacheEntry(key)) => state.remove_cache_entry(&key),
                 Some(WatcherKind::Subscription { session, query_id }) => {
@@ -341,14 +371,6 @@ impl Invalidation {
                 None => {}
             }
         }
-        state.log.push_back((ts, writes));
-        while state.log.len() > COMMIT_LOG_LEN {
-            if let Some((old, _)) = state.log.pop_front() {
-                state.log_floor = old;
-            }
-        }
-        state.published = state.published.max(ts);
-        affected.len()
     }
 
     /// The latest published commit.

@@ -157,6 +157,9 @@ pub struct Metrics {
     pub active_subscriptions: AtomicI64,
     /// Re-executions of subscribed queries caused by commits.
     pub subscription_reruns: AtomicU64,
+    /// Times commits made by another process on the same database were noticed (each makes
+    /// every cached result and subscription re-run).
+    pub foreign_commits: AtomicU64,
     /// Latency per kind.
     pub latency: [Histogram; 3],
 }

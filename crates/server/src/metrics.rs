@@ -86,6 +86,11 @@ pub fn render(metrics: &Metrics, cache_bytes: usize, cache_entries: usize) -> St
             "Subscribed queries invalidated by a commit.",
             metrics.subscription_reruns.load(Ordering::Relaxed),
         ),
+        (
+            "ferrovex_foreign_commits_total",
+            "Times commits by another process on the same database were noticed.",
+            metrics.foreign_commits.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, v) in counters {
         metric(&mut out, name, "counter", help, v);

@@ -98,4 +98,10 @@ pub trait Persistence: Send + Sync + 'static {
 
     /// The timestamp of the latest commit.
     fn latest_ts(&self) -> Timestamp;
+
+    /// The timestamp of the latest commit as stored, including commits made by other
+    /// processes sharing the database (which [`Persistence::latest_ts`] may not know of).
+    fn stored_latest_ts(&self) -> Result<Timestamp, StoreError> {
+        Ok(self.begin_read()?.ts())
+    }
 }

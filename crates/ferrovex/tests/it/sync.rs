@@ -639,3 +639,72 @@ async fn official_rust_client_subscribes_mutates_and_survives_a_restart() {
 async fn official_convex_js_client_sync_suite_passes() {
     crate::common::run_node_suite("sync_client.test.mjs", "convex", &[], 12).await;
 }
+
+/// `ferrovex_foreign_commits_total` of a server.
+async fn foreign_commits(server: &Server) -> u64 {
+    let (_, _, metrics) = send("GET", &format!("{}/metrics", server.url), vec![], &[]).await;
+    String::from_utf8(metrics)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("ferrovex_foreign_commits_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the foreign-commit counter")
+}
+
+/// Bodies of a `messages:list` result as the HTTP API returns it.
+fn listed_bodies(reply: &Json) -> Vec<String> {
+    reply["value"]
+        .as_array()
+        .map(|msgs| {
+            msgs.iter()
+                .filter_map(|m| m["body"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_by_another_process_on_the_same_database_reach_subscribers_and_caches() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start_with(dir.path(), 0, &[], &[]);
+    let b = Server::start_with(dir.path(), 0, &[], &[]);
+    let args = json!({"channel": "shared"});
+    // B caches the (empty) list and subscribes to it.
+    assert!(listed_bodies(&call(&b, "query", "messages:list", args.clone()).await).is_empty());
+    let mut ws = connect(&b).await;
+    send_json(&mut ws, connect_msg(SESSION)).await;
+    send_json(&mut ws, add(0, 1, "messages:list", args.clone())).await;
+    let first = next_json(&mut ws).await.unwrap();
+    assert_eq!(first["modifications"][0]["type"], "QueryUpdated", "{first}");
+    // B's start-up wrote too (A may have noticed it): count from here.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let a_foreign_before = foreign_commits(&a).await;
+    // A writes 20 messages.
+    for i in 0..20 {
+        call(
+            &a,
+            "mutation",
+            "messages:send",
+            json!({"channel": "shared", "author": "a", "body": format!("from A {i}")}),
+        )
+        .await;
+    }
+    // B's subscriber sees them (within a poll interval or a few), without anyone writing on B.
+    let mut seen = 0;
+    while seen < 20 {
+        let t = next_json(&mut ws).await.expect("a Transition from B");
+        if let Some(value) = t["modifications"][0]["value"].as_array() {
+            seen = value.len();
+        }
+    }
+    // B's HTTP cache no longer serves the empty list.
+    assert_eq!(
+        listed_bodies(&call(&b, "query", "messages:list", args).await).len(),
+        20
+    );
+    // A's own commits are never mistaken for another process's; B noticed A's.
+    assert_eq!(foreign_commits(&a).await, a_foreign_before);
+    assert!(foreign_commits(&b).await >= 1);
+    a.interrupt();
+    b.interrupt();
+}
