@@ -1366,3 +1366,134 @@ async fn remote_key_sets_are_fetched_over_https_from_trusted_issuers_only() {
         server.interrupt();
     }
 }
+
+#[tokio::test]
+async fn account_changes_refuse_bad_input_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), 0, &["--auth-secret", SECRET], &[]);
+    let cookie = sign_up(&server, "changes@example.com").await;
+    let origin = server.site_url.clone();
+    let with = |cookie: &str| {
+        vec![
+            ("cookie".to_owned(), cookie.to_owned()),
+            ("origin".to_owned(), origin.clone()),
+        ]
+    };
+    let post = |path: &'static str, body: Json, headers: Vec<(String, String)>| {
+        let server = &server;
+        async move {
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            site(server, "POST", path, body, &h).await
+        }
+    };
+    let cases = [
+        (
+            "/api/auth/update-user",
+            json!({"name": "x".repeat(257)}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/update-user",
+            json!({"name": ""}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/update-user",
+            json!({"name": 7}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/update-user",
+            json!({"image": "h".repeat(2049)}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/update-user",
+            json!({"email": "new@example.com"}),
+            400,
+            "EMAIL_CAN_NOT_BE_UPDATED",
+        ),
+        (
+            "/api/auth/update-user",
+            json!({}),
+            400,
+            "NO_FIELDS_TO_UPDATE",
+        ),
+        (
+            "/api/auth/change-password",
+            json!({"currentPassword": PASSWORD}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/change-password",
+            json!({"currentPassword": PASSWORD, "newPassword": "p".repeat(129)}),
+            400,
+            "PASSWORD_TOO_LONG",
+        ),
+        (
+            "/api/auth/change-password",
+            json!({"currentPassword": "wrong password", "newPassword": "new password 1"}),
+            400,
+            "INVALID_PASSWORD",
+        ),
+        (
+            "/api/auth/revoke-session",
+            json!({"token": 12}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, _, reply) = post(path, body.clone(), with(&cookie)).await;
+        assert_eq!(
+            (got, reply["code"].as_str()),
+            (status, Some(code)),
+            "{path} {body}: {reply}"
+        );
+    }
+    // No session: 401; a foreign origin with the cookie: 403.
+    let (status, _, _) = post(
+        "/api/auth/update-user",
+        json!({"name": "X"}),
+        vec![("origin".into(), origin.clone())],
+    )
+    .await;
+    assert_eq!(status, 401);
+    let mut foreign = with(&cookie);
+    foreign[1].1 = "http://evil.example".into();
+    let (status, _, _) = post(
+        "/api/auth/change-password",
+        json!({"currentPassword": PASSWORD, "newPassword": "new password 1"}),
+        foreign,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Nothing changed: the name and the password are the originals.
+    let (_, _, session) = site(
+        &server,
+        "GET",
+        "/api/auth/get-session",
+        Json::Null,
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(session["user"]["name"], "Ann");
+    let (status, _, _) = site(
+        &server,
+        "POST",
+        "/api/auth/sign-in/email",
+        json!({"email": "changes@example.com", "password": PASSWORD}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    server.interrupt();
+}
