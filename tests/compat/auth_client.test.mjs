@@ -152,6 +152,8 @@ class Server {
         TRUSTED_ORIGIN,
         "--auth-rate-limit",
         "1000",
+        "--auth-delete-user",
+        "true",
       ],
       { env: { ...process.env, FERROVEX_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -620,6 +622,26 @@ describe("account changes through the client", () => {
     assert.equal((await newBrowser().signIn(email)).error?.status, 401, "the old password no longer works");
     assert.equal((await newBrowser().signIn(email, "a brand new password")).error, null);
     await browser.signOut();
+  });
+});
+
+describe("account deletion through the client", () => {
+  test("deleteUser checks the password, then removes the user and every session", async () => {
+    const { browser, email } = await signedUpBrowser("Delete");
+    const other = newBrowser();
+    assert.equal((await other.signIn(email)).error, null);
+    const wrong = await browser.authClient.deleteUser({ password: "not my password", fetchOptions: browser.fetchOptions() });
+    assert.equal(wrong.error?.status, 400);
+    assert.equal(wrong.error.code, "INVALID_PASSWORD");
+    assert.ok((await browser.getSession()).data, "still there after a wrong password");
+    const deleted = await browser.authClient.deleteUser({ password: PASSWORD, fetchOptions: browser.fetchOptions() });
+    assert.equal(deleted.error, null, JSON.stringify(deleted.error));
+    assert.deepStrictEqual(deleted.data, { success: true, message: "User deleted" });
+    assert.equal(browser.jar.get("better-auth.session_token"), undefined, "the session cookie is expired");
+    assert.equal((await other.getSession()).data, null, "every session is gone");
+    assert.equal((await newBrowser().signIn(email)).error?.status, 401, "and so is the user");
+    const again = await newBrowser().signUp(email, "Back Again");
+    assert.equal(again.error, null, "the email can be used again");
   });
 });
 

@@ -24,6 +24,9 @@ pub enum AuthError {
     /// A request Better Auth refuses with 400 and a specific code (`INVALID_PASSWORD`, ...).
     #[error("{1}")]
     BadRequest(&'static str, String),
+    /// A disabled route (404), as Better Auth answers for `delete-user` when it is off.
+    #[error("Not found")]
+    NotFound,
     /// No valid session (401).
     #[error("Unauthorized")]
     Unauthorized,
@@ -49,6 +52,7 @@ impl AuthError {
             AuthError::PasswordTooShort => "PASSWORD_TOO_SHORT",
             AuthError::PasswordTooLong => "PASSWORD_TOO_LONG",
             AuthError::Unauthorized => "UNAUTHORIZED",
+            AuthError::NotFound => "NOT_FOUND",
             AuthError::SessionNotFresh => "SESSION_NOT_FRESH",
             AuthError::InvalidToken(_) => "INVALID_TOKEN",
             AuthError::Key(_) | AuthError::Store(_) => "INTERNAL_SERVER_ERROR",

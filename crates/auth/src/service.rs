@@ -65,6 +65,8 @@ pub struct AuthConfig {
     pub rate_limit_window: Duration,
     /// Reuse a session's token within the same second (identical bytes; saves a signature).
     pub token_memo: bool,
+    /// Users may delete their own account (Better Auth's `user.deleteUser.enabled`).
+    pub delete_user: bool,
 }
 
 impl AuthConfig {
@@ -85,6 +87,7 @@ impl AuthConfig {
             rate_limit_max: 10,
             rate_limit_window: Duration::from_secs(10),
             token_memo: true,
+            delete_user: false,
         }
     }
 
@@ -577,6 +580,53 @@ impl AuthService {
             }),
             digests,
         ))
+    }
+
+    /// Deletes the caller's account: the user, its accounts and every session, in one
+    /// transaction. Needs the password, or a session younger than the fresh age. Returns the
+    /// revoked digests.
+    pub async fn delete_user(
+        &self,
+        info: &SessionInfo,
+        password: Option<&str>,
+    ) -> Result<Vec<String>, AuthError> {
+        if !self.config.delete_user {
+            return Err(AuthError::NotFound);
+        }
+        match password {
+            Some(password) => {
+                let Some((_, Some(hash))) = self.store.credential_account(&info.user.id).await?
+                else {
+                    return Err(AuthError::BadRequest(
+                        "CREDENTIAL_ACCOUNT_NOT_FOUND",
+                        "Credential account not found".into(),
+                    ));
+                };
+                let password = password.to_owned();
+                let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+                    .await
+                    .map_err(|e| AuthError::Key(e.to_string()))?;
+                if !ok {
+                    return Err(AuthError::BadRequest(
+                        "INVALID_PASSWORD",
+                        "Invalid password".into(),
+                    ));
+                }
+            }
+            None => {
+                let fresh_age =
+                    u64::try_from(self.config.session_fresh_age.as_millis()).unwrap_or(0);
+                if fresh_age > 0 && now_ms().saturating_sub(info.session.created_at_ms) >= fresh_age
+                {
+                    return Err(AuthError::BadRequest(
+                        "SESSION_EXPIRED",
+                        "Session expired. Re-authenticate to perform this action.".into(),
+                    ));
+                }
+            }
+        }
+        let revoked = self.store.delete_user(&info.user.id).await?;
+        Ok(self.announce(revoked))
     }
 
     /// The caller's unexpired sessions, newest first.

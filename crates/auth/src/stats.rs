@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every counted operation.
-pub const OPERATIONS: [&str; 15] = [
+pub const OPERATIONS: [&str; 16] = [
     "session.find",
     "session.find_many",
     "session.insert",
@@ -14,6 +14,7 @@ pub const OPERATIONS: [&str; 15] = [
     "user.find_by_email",
     "user.insert",
     "user.update",
+    "user.delete",
     "account.find",
     "account.insert",
     "account.update",

@@ -471,6 +471,36 @@ impl AuthStore {
         Ok(())
     }
 
+    /// Deletes a user with its accounts and sessions in one transaction; the deleted sessions'
+    /// tokens.
+    pub async fn delete_user(&self, user_id: &str) -> Result<Vec<String>, AuthError> {
+        self.stats.bump("user.delete");
+        let user_id = user_id.to_owned();
+        Ok(self
+            .engine
+            .system_write(move |db| {
+                let mut tokens = Vec::new();
+                for table in ["_sessions", "_accounts"] {
+                    let docs = db
+                        .query(table)?
+                        .with_index("by_user", |q| q.eq("userId", user_id.as_str()))?
+                        .take(MAX_SESSIONS_PER_USER)?;
+                    for doc in docs {
+                        if table == "_sessions" {
+                            tokens.push(text(&doc, "token"));
+                        }
+                        db.delete(&doc.id)?;
+                    }
+                }
+                let id = doc_id(&user_id)?;
+                if db.get(&id)?.is_some() {
+                    db.delete(&id)?;
+                }
+                Ok(tokens)
+            })
+            .await?)
+    }
+
     /// The sessions of `user_id` (expired ones included; callers filter).
     pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
         self.stats.bump("session.find_many");

@@ -130,6 +130,10 @@ pub struct AuthArgs {
     /// A JSON file listing extra token providers (`{"providers":[...]}` as in Convex).
     #[arg(long, global = true, env = "FERROVEX_AUTH_CONFIG")]
     pub auth_config: Option<PathBuf>,
+    /// Let users delete their own account (`POST /api/auth/delete-user`, Better Auth's
+    /// `user.deleteUser.enabled`); off by default.
+    #[arg(long, global = true, env = "FERROVEX_AUTH_DELETE_USER", default_value_t = false, action = clap::ArgAction::Set)]
+    pub auth_delete_user: bool,
 }
 
 impl AuthArgs {
@@ -149,6 +153,7 @@ impl AuthArgs {
             token_memo: true,
             session_expires_secs: 7 * 86_400,
             session_update_age_secs: 86_400,
+            auth_delete_user: false,
         }
     }
 }
@@ -261,6 +266,7 @@ pub async fn start_auth(
     config.key_grace = Duration::from_secs(args.jwks_grace_secs);
     config.rate_limit_max = args.auth_rate_limit;
     config.token_memo = args.token_memo;
+    config.delete_user = args.auth_delete_user;
     config.session_expires_in = Duration::from_secs(args.session_expires_secs);
     config.session_update_age = Duration::from_secs(args.session_update_age_secs);
     config.key_mode = match &args.jwks {

@@ -46,6 +46,7 @@ pub fn site_router(state: SiteState) -> Router {
         .route("/api/auth/list-sessions", get(list_sessions))
         .route("/api/auth/update-user", post(update_user))
         .route("/api/auth/change-password", post(change_password))
+        .route("/api/auth/delete-user", post(delete_user))
         .route("/api/auth/revoke-session", post(revoke_session))
         .route("/api/auth/revoke-sessions", post(revoke_sessions))
         .route(
@@ -109,6 +110,7 @@ impl From<AuthError> for Refusal {
             | AuthError::Unauthorized
             | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::UserExists => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::SessionNotFresh => StatusCode::FORBIDDEN,
             AuthError::Validation(_)
             | AuthError::BadRequest(..)
@@ -627,6 +629,32 @@ async fn change_password(
         with_cookies(
             json!({"token": token, "user": user_json(&info.user)}),
             cookies,
+        ),
+        &revoked,
+    ))
+}
+
+async fn delete_user(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let auth = &state.auth;
+    if !auth.config().delete_user {
+        return Err(AuthError::NotFound.into());
+    }
+    check_origin(auth, &headers, false)?;
+    let body = parse_body(&headers, body)?;
+    let password = body
+        .contains_key("password")
+        .then(|| field(&body, "password"))
+        .transpose()?;
+    let (info, _) = require_session(auth, &headers).await?;
+    let revoked = auth.delete_user(&info, password).await?;
+    Ok(with_revoked(
+        with_cookies(
+            json!({"success": true, "message": "User deleted"}),
+            expired_cookies(auth),
         ),
         &revoked,
     ))

@@ -1000,7 +1000,7 @@ async fn keys_move_both_ways_between_better_auth_and_ferrovex() {
 /// `tests/compat/auth_client.test.mjs` (it starts its own server from this binary).
 #[tokio::test]
 async fn official_better_auth_client_suite_passes() {
-    crate::common::run_node_suite("auth_client.test.mjs", "better-auth", &[], 11).await;
+    crate::common::run_node_suite("auth_client.test.mjs", "better-auth", &[], 12).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1459,6 +1459,14 @@ async fn account_changes_refuse_bad_input_and_write_nothing() {
             "{path} {body}: {reply}"
         );
     }
+    // Account deletion is off unless enabled (`--auth-delete-user`): 404, as in Better Auth.
+    let (status, _, reply) = post(
+        "/api/auth/delete-user",
+        json!({"password": PASSWORD}),
+        with(&cookie),
+    )
+    .await;
+    assert_eq!((status, reply["code"].as_str()), (404, Some("NOT_FOUND")));
     // No session: 401; a foreign origin with the cookie: 403.
     let (status, _, _) = post(
         "/api/auth/update-user",
