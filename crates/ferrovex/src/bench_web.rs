@@ -151,40 +151,9 @@ pub async fn web_rows(
     };
     for (label, cache, redis_url) in cases {
         let dir = tempfile::tempdir()?;
-        let running = start(&ServeArgs {
-            data_dir: dir.path().to_owned(),
-            api_port: 0,
-            site_port: 0,
-            web_port: 0,
-            auth_cache: cache,
-            auth_cache_ttl_secs: 900,
-            redis_url,
-            host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            durability: "normal".to_owned(),
-            print_log: false,
-            auth: AuthArgs::for_bench(),
-        })
-        .await?;
+        let running = deployment(dir.path(), cache, redis_url).await?;
         let web = format!("http://{}", running.web_addr);
-        let client = HttpClient::new(1);
-        let body = serde_json::json!({"name": "Web Bench", "email": "web-bench@example.com", "password": "web bench password"}).to_string();
-        let (status, headers, _) = client
-            .request(
-                "POST",
-                &format!("{web}/api/auth/sign-up/email"),
-                &[("content-type", "application/json"), ("origin", &web)],
-                body.into_bytes(),
-            )
-            .await?;
-        anyhow::ensure!(status == 200, "sign-up failed: {status}");
-        let cookie = headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("better-auth.session_token="))
-            .and_then(|c| c.split(';').next())
-            .context("no session cookie")?
-            .to_owned();
+        let cookie = auth_post(&web, "sign-up/email", None).await?;
         let url = format!("{web}/");
         let (seq, conc, rps) = ttfb(&url, &cookie, sequential, secs, connections).await?;
         // Signed-in and anonymous requests alternate on each connection (like for like).
@@ -205,5 +174,108 @@ pub async fn web_rows(
         )));
         running.stop().await?;
     }
+    if let Ok((_, url)) = &redis {
+        rows.push(revocation_row(url, sequential.clamp(1, 200)).await?);
+    }
     Ok(rows)
+}
+
+/// A deployment in-process on `dir`.
+async fn deployment(
+    dir: &std::path::Path,
+    auth_cache: bool,
+    redis_url: Option<String>,
+) -> anyhow::Result<crate::serve::Running> {
+    start(&ServeArgs {
+        data_dir: dir.to_owned(),
+        api_port: 0,
+        site_port: 0,
+        web_port: 0,
+        auth_cache,
+        auth_cache_ttl_secs: 900,
+        redis_url,
+        host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        durability: "normal".to_owned(),
+        print_log: false,
+        auth: AuthArgs::for_bench(),
+    })
+    .await
+}
+
+/// POSTs to `{web}/api/auth/{path}` through the proxy: sign-up and sign-in send the bench
+/// user's credentials and return the new session cookie; others send `cookie`.
+async fn auth_post(web: &str, path: &str, cookie: Option<&str>) -> anyhow::Result<String> {
+    let body = serde_json::json!({"name": "Web Bench", "email": "web-bench@example.com", "password": "web bench password"}).to_string();
+    let mut headers = vec![("content-type", "application/json"), ("origin", web)];
+    if let Some(c) = cookie {
+        headers.push(("cookie", c));
+    }
+    let (status, answer, _) = HttpClient::new(1)
+        .request(
+            "POST",
+            &format!("{web}/api/auth/{path}"),
+            &headers,
+            body.into_bytes(),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "{path} failed: {status}");
+    Ok(answer
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("better-auth.session_token="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// How long a session signed out on instance A stays usable from instance B's cache (two
+/// deployments on one database sharing a Redis token cache): from the sign-out's answer to
+/// the first page on B that no longer uses the cached token. The seed's trade-off table says
+/// "up to TTL delay" for revocation with a cache.
+async fn revocation_row(redis_url: &str, rounds: usize) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir()?;
+    let a = deployment(dir.path(), true, Some(redis_url.to_owned())).await?;
+    let b = deployment(dir.path(), true, Some(redis_url.to_owned())).await?;
+    let (web_a, web_b) = (format!("http://{}", a.web_addr), format!("http://{}", b.web_addr));
+    auth_post(&web_a, "sign-up/email", None).await?;
+    let client = HttpClient::new(1);
+    let page = |cookie: String| {
+        let (client, url) = (&client, format!("{web_b}/"));
+        async move {
+            let (status, headers, _) = client
+                .request("GET", &url, &[("cookie", &cookie)], Vec::new())
+                .await?;
+            anyhow::ensure!(status == 200);
+            let timing = headers
+                .get("server-timing")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            anyhow::Ok(timing.contains("desc=\"hit\""))
+        }
+    };
+    let mut delays = Vec::with_capacity(rounds);
+    let mut first_page_missed = 0;
+    for _ in 0..rounds {
+        let cookie = auth_post(&web_a, "sign-in/email", None).await?;
+        page(cookie.clone()).await?;
+        anyhow::ensure!(page(cookie.clone()).await?, "B caches the token");
+        auth_post(&web_a, "sign-out", Some(&cookie)).await?;
+        let answered = Instant::now();
+        let mut polls = 0;
+        while page(cookie.clone()).await? {
+            polls += 1;
+            anyhow::ensure!(answered.elapsed() < Duration::from_secs(5), "B kept the token");
+        }
+        if polls == 0 {
+            first_page_missed += 1;
+        }
+        delays.push(answered.elapsed());
+    }
+    a.stop().await?;
+    b.stop().await?;
+    Ok(Stats::of(delays).row(&format!(
+        "web: sign-out on A until B stops using the cached token (Redis, 2 instances; the first page on B already missed in {first_page_missed} of {rounds} rounds)"
+    )))
 }
