@@ -237,7 +237,10 @@ async fn revocation_row(redis_url: &str, rounds: usize) -> anyhow::Result<String
     let dir = tempfile::tempdir()?;
     let a = deployment(dir.path(), true, Some(redis_url.to_owned())).await?;
     let b = deployment(dir.path(), true, Some(redis_url.to_owned())).await?;
-    let (web_a, web_b) = (format!("http://{}", a.web_addr), format!("http://{}", b.web_addr));
+    let (web_a, web_b) = (
+        format!("http://{}", a.web_addr),
+        format!("http://{}", b.web_addr),
+    );
     auth_post(&web_a, "sign-up/email", None).await?;
     let client = HttpClient::new(1);
     let page = |cookie: String| {
@@ -266,7 +269,10 @@ async fn revocation_row(redis_url: &str, rounds: usize) -> anyhow::Result<String
         let mut polls = 0;
         while page(cookie.clone()).await? {
             polls += 1;
-            anyhow::ensure!(answered.elapsed() < Duration::from_secs(5), "B kept the token");
+            anyhow::ensure!(
+                answered.elapsed() < Duration::from_secs(5),
+                "B kept the token"
+            );
         }
         if polls == 0 {
             first_page_missed += 1;
