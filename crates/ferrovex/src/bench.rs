@@ -306,19 +306,10 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .await??,
         );
         let data_dir = tempfile::tempdir()?;
-        let running = start(&ServeArgs {
-            data_dir: data_dir.path().to_owned(),
-            api_port: 0,
-            site_port: 0,
-            web_port: 0,
-            auth_cache: false,
-            auth_cache_ttl_secs: 900,
-            redis_url: None,
-            host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            durability: "normal".to_owned(),
-            print_log: false,
-            auth: crate::serve::AuthArgs::for_bench(),
-        })
+        let running = start(&ServeArgs::for_bench(
+            data_dir.path().to_owned(),
+            crate::serve::AuthArgs::for_bench(),
+        ))
         .await?;
         rows.extend(engine_rows(&running.engine, n).await?);
         rows.extend(http_rows(&format!("http://{}", running.api_addr), &args).await?);
@@ -347,20 +338,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             auth.jwks = jwks;
             auth.token_memo = memo;
             let dir = data_dir.path().join(label.replace(' ', "-"));
-            let running = start(&ServeArgs {
-                data_dir: dir,
-                api_port: 0,
-                site_port: 0,
-                web_port: 0,
-                auth_cache: false,
-                auth_cache_ttl_secs: 900,
-                redis_url: None,
-                host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-                durability: "normal".to_owned(),
-                print_log: false,
-                auth,
-            })
-            .await?;
+            let running = start(&ServeArgs::for_bench(dir, auth)).await?;
             let site = format!("http://{}", running.site_addr);
             rows.extend(
                 crate::bench_auth::auth_rows(

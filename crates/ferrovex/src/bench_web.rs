@@ -187,17 +187,9 @@ async fn deployment(
     redis_url: Option<String>,
 ) -> anyhow::Result<crate::serve::Running> {
     start(&ServeArgs {
-        data_dir: dir.to_owned(),
-        api_port: 0,
-        site_port: 0,
-        web_port: 0,
         auth_cache,
-        auth_cache_ttl_secs: 900,
         redis_url,
-        host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        durability: "normal".to_owned(),
-        print_log: false,
-        auth: AuthArgs::for_bench(),
+        ..ServeArgs::for_bench(dir.to_owned(), AuthArgs::for_bench())
     })
     .await
 }

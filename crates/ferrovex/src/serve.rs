@@ -136,6 +136,26 @@ pub struct AuthArgs {
     pub auth_delete_user: bool,
 }
 
+impl ServeArgs {
+    /// An in-process benchmark deployment on `data_dir`: free ports on 127.0.0.1, no stdout
+    /// log, no token cache.
+    pub fn for_bench(data_dir: PathBuf, auth: AuthArgs) -> ServeArgs {
+        ServeArgs {
+            data_dir,
+            api_port: 0,
+            site_port: 0,
+            web_port: 0,
+            auth_cache: false,
+            auth_cache_ttl_secs: 900,
+            redis_url: None,
+            host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            durability: "normal".to_owned(),
+            print_log: false,
+            auth,
+        }
+    }
+}
+
 impl AuthArgs {
     /// Defaults for an in-process benchmark deployment.
     pub fn for_bench() -> AuthArgs {
