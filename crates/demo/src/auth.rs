@@ -1,8 +1,8 @@
 //! `auth:getCurrentUser`: the signed-in user, from the verified token's identity.
 
-use ferrovex_engine::prelude::*;
+use ferrovex::prelude::*;
 
-#[derive(Serialize)]
+#[derive(Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 struct CurrentUser {
     id: String,

@@ -1,23 +1,23 @@
 //! Named int64 counters: `counter:get` and `counter:increment`.
 
-use ferrovex_engine::prelude::*;
+use ferrovex::prelude::*;
 
 const DEFAULT_NAME: &str = "default";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct GetArgs {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct IncrementArgs {
     name: Option<String>,
     by: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Type)]
 struct Counter {
     name: String,
     value: i64,

@@ -1,15 +1,15 @@
 //! `demo:echo` (returns any value unchanged) and `demo:failAfterWrite` (writes, then fails, to
 //! show that a failed mutation leaves no trace).
 
-use ferrovex_engine::prelude::*;
+use ferrovex::prelude::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct EchoArgs {
     value: Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct FailArgs {
     channel: Option<String>,

@@ -16,9 +16,9 @@ mod messages;
 mod site;
 mod teams;
 
-use ferrovex_engine::App;
-use ferrovex_store::validator::v;
-use ferrovex_store::{Schema, TableDef};
+use ferrovex::prelude::*;
+
+pub use messages::Message;
 
 /// The demo schema. Messages and posts declare their document shapes.
 pub fn schema() -> Schema {
@@ -27,11 +27,7 @@ pub fn schema() -> Schema {
             "messages",
             TableDef::default()
                 .index("by_channel", ["channel"])
-                .document(v::object([
-                    ("channel", v::string()),
-                    ("author", v::string()),
-                    ("body", v::string()),
-                ])),
+                .document(Message::validator()),
         )
         .table(
             "posts",

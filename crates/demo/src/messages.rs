@@ -1,6 +1,6 @@
 //! The chat: `messages:list`, `messages:send` and `messages:page`.
 
-use ferrovex_engine::prelude::*;
+use ferrovex::prelude::*;
 
 /// Channel used when none is given.
 pub const DEFAULT_CHANNEL: &str = "general";
@@ -9,13 +9,13 @@ pub const MAX_BODY_CHARS: usize = 2000;
 /// Longest author name or channel name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct ListArgs {
     channel: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct SendArgs {
     channel: Option<String>,
@@ -23,7 +23,7 @@ struct SendArgs {
     body: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PageArgs {
     channel: Option<String>,
@@ -32,11 +32,16 @@ struct PageArgs {
     newest_first: Option<bool>,
 }
 
-#[derive(Serialize)]
-struct NewMessage<'a> {
-    channel: &'a str,
-    author: &'a str,
-    body: &'a str,
+/// A stored chat message (the `messages` table's document type).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Type)]
+#[ferrovex(table = "messages")]
+pub struct Message {
+    /// The channel it was sent to.
+    pub channel: String,
+    /// Who sent it.
+    pub author: String,
+    /// The text.
+    pub body: String,
 }
 
 fn invalid(code: &str) -> FnError {
@@ -47,13 +52,17 @@ fn channel_or_default(channel: Option<String>) -> String {
     channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned())
 }
 
-fn list(ctx: &mut QueryCtx, args: ListArgs) -> FnResult<Vec<Document>> {
+fn list(ctx: &mut QueryCtx, args: ListArgs) -> FnResult<Vec<Doc<Message>>> {
     let channel = channel_or_default(args.channel);
-    Ok(ctx
+    let docs = ctx
         .db
         .query("messages")?
         .with_index("by_channel", |q| q.eq("channel", channel))?
-        .collect()?)
+        .collect()?;
+    Ok(docs
+        .into_iter()
+        .map(Doc::try_from)
+        .collect::<Result<_, _>>()?)
 }
 
 fn page(ctx: &mut QueryCtx, args: PageArgs) -> FnResult<PaginationResult> {
@@ -70,7 +79,7 @@ fn page(ctx: &mut QueryCtx, args: PageArgs) -> FnResult<PaginationResult> {
         .paginate(&args.pagination_opts)?)
 }
 
-fn send(ctx: &mut MutationCtx, args: SendArgs) -> FnResult<DocumentId> {
+fn send(ctx: &mut MutationCtx, args: SendArgs) -> FnResult<Id<Message>> {
     let channel = channel_or_default(args.channel);
     if !(1..=MAX_BODY_CHARS).contains(&args.body.chars().count()) {
         return Err(invalid("INVALID_BODY"));
@@ -83,13 +92,13 @@ fn send(ctx: &mut MutationCtx, args: SendArgs) -> FnResult<DocumentId> {
     }
     let id = ctx.db.insert(
         "messages",
-        &NewMessage {
-            channel: &channel,
-            author: &args.author,
-            body: &args.body,
+        &Message {
+            channel,
+            author: args.author,
+            body: args.body,
         },
     )?;
-    Ok(id)
+    Ok(Id::new(id))
 }
 
 /// Registers the chat functions.

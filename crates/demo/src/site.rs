@@ -2,7 +2,7 @@
 //! `config:setSettings`), posts (`posts:search`, `posts:create`), the caller's session
 //! (`session:get`) and a small report (`reports:get`).
 
-use ferrovex_engine::prelude::*;
+use ferrovex::prelude::*;
 
 /// Longest setting value and post field, in characters.
 pub const MAX_TEXT_CHARS: usize = 280;
@@ -21,7 +21,7 @@ fn text(v: &str) -> FnResult<String> {
     Ok(v.to_owned())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Type)]
 struct Settings {
     theme: String,
     motd: String,
@@ -40,7 +40,7 @@ fn get_settings(ctx: &mut QueryCtx, _: NoArgs) -> FnResult<Settings> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct SetSettingsArgs {
     theme: Option<String>,
@@ -67,7 +67,7 @@ fn set_settings(ctx: &mut MutationCtx, args: SetSettingsArgs) -> FnResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct SearchArgs {
     q: String,
@@ -97,7 +97,7 @@ fn search(ctx: &mut QueryCtx, args: SearchArgs) -> FnResult<Vec<Document>> {
         .collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct CreatePostArgs {
     title: String,
@@ -112,7 +112,7 @@ fn create_post(ctx: &mut MutationCtx, args: CreatePostArgs) -> FnResult<Document
     Ok(ctx.db.insert("posts", &post)?)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 struct SessionInfo {
     signed_in: bool,
@@ -138,7 +138,7 @@ fn get_session(ctx: &mut QueryCtx, _: NoArgs) -> FnResult<SessionInfo> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Type)]
 struct Report {
     messages: i64,
     posts: i64,

@@ -1,12 +1,12 @@
 //! Teams: `teams:listMyTeams` (the caller's teams) and `teams:create` `{name}`. Both require
 //! a signed-in caller; anonymous calls fail with ConvexError `{code: "UNAUTHENTICATED"}`.
 
-use ferrovex_engine::prelude::*;
+use ferrovex::prelude::*;
 
 /// Longest team name, in characters.
 pub const MAX_TEAM_NAME_CHARS: usize = 64;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Type)]
 #[serde(deny_unknown_fields)]
 struct CreateArgs {
     name: String,

@@ -151,7 +151,7 @@ impl ActionCtx {
 
     async fn call<R: DeserializeOwned>(
         &self,
-        kind: crate::engine::FunctionKind,
+        kind: crate::kind::FunctionKind,
         path: &str,
         args: &impl Serialize,
     ) -> FnResult<R> {
@@ -178,7 +178,7 @@ impl ActionCtx {
         path: &str,
         args: &impl Serialize,
     ) -> FnResult<R> {
-        self.call(crate::engine::FunctionKind::Query, path, args)
+        self.call(crate::kind::FunctionKind::Query, path, args)
             .await
     }
 
@@ -188,7 +188,7 @@ impl ActionCtx {
         path: &str,
         args: &impl Serialize,
     ) -> FnResult<R> {
-        self.call(crate::engine::FunctionKind::Mutation, path, args)
+        self.call(crate::kind::FunctionKind::Mutation, path, args)
             .await
     }
 }

@@ -20,35 +20,14 @@ use crate::identity::Identity;
 use crate::invalidation::{
     CacheKey, CachedResult, DEFAULT_CACHE_BYTES, Invalidation, SessionHandle, WatcherId,
 };
+use crate::kind::FunctionKind;
 use crate::log::{Execution, FunctionLog, Metrics, Transport};
 use crate::path::FunctionPath;
 use crate::readset::{ReadSet, WriteSet};
-use crate::registry::{App, Function};
+use crate::registry::{App, Function, Visibility};
 
 /// Most queries running at once on the blocking pool; more wait for a permit.
 pub const MAX_CONCURRENT_QUERIES: usize = 64;
-
-/// The three kinds of functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FunctionKind {
-    /// Read-only, reactive.
-    Query,
-    /// Transactional write.
-    Mutation,
-    /// Arbitrary async code.
-    Action,
-}
-
-impl FunctionKind {
-    /// `Query`, `Mutation` or `Action`, as in Convex's error messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            FunctionKind::Query => "Query",
-            FunctionKind::Mutation => "Mutation",
-            FunctionKind::Action => "Action",
-        }
-    }
-}
 
 /// The outcome of one function call.
 #[derive(Clone, Debug)]
@@ -236,6 +215,13 @@ fn decode_stored(stored: &StoredOutcome, started: Instant) -> Result<Outcome, Fn
 }
 
 /// Converts a function error into what the client sees; internals go to the server log only.
+/// Convex's answer for a path no client may call: missing, or internal.
+fn not_found(path: &FunctionPath) -> FunctionFailure {
+    FunctionFailure::Message(format!(
+        "Could not find public function for '{path}'. Did you forget to run `npx convex dev` or `npx convex deploy`?"
+    ))
+}
+
 fn to_failure(path: &FunctionPath, error: FnError) -> FunctionFailure {
     match error {
         FnError::Convex(e) => FunctionFailure::convex(e.data),
@@ -307,11 +293,7 @@ impl Engine {
 
     /// The kind of the function at `path`, if registered.
     pub fn kind_of(&self, path: &FunctionPath) -> Option<FunctionKind> {
-        self.inner.app.functions.get(path).map(|f| match f {
-            Function::Query(_) => FunctionKind::Query,
-            Function::Mutation(_) => FunctionKind::Mutation,
-            Function::Action(_) => FunctionKind::Action,
-        })
+        self.inner.app.functions.get(path).map(|f| f.body.kind())
     }
 
     /// Runs the function at `path` as an internal call; it must be of `kind`.
@@ -336,6 +318,26 @@ impl Engine {
         self.call_as(kind, path, args, transport, None).await
     }
 
+    /// The function at `path` as a caller over `transport` may see it: internal functions
+    /// exist only for internal calls.
+    fn lookup(&self, path: &FunctionPath, transport: Transport) -> Option<Function> {
+        let registered = self.inner.app.functions.get(path)?;
+        match (registered.spec.visibility, transport) {
+            (Visibility::Internal, Transport::HttpApi | Transport::WebSocket) => None,
+            _ => Some(registered.body.clone()),
+        }
+    }
+
+    /// Whether the function at `path` is internal (callers over HTTP or the socket are told it
+    /// does not exist).
+    pub fn is_internal(&self, path: &FunctionPath) -> bool {
+        self.inner
+            .app
+            .functions
+            .get(path)
+            .is_some_and(|r| r.spec.visibility == Visibility::Internal)
+    }
+
     /// [`Engine::call`] on behalf of an authenticated caller.
     pub async fn call_as(
         &self,
@@ -347,17 +349,10 @@ impl Engine {
     ) -> Outcome {
         let started = Instant::now();
         let canonical_args = canonical_string(&args);
-        let function = self.inner.app.functions.get(path).cloned();
-        let actual = function.as_ref().map(|f| match f {
-            Function::Query(_) => FunctionKind::Query,
-            Function::Mutation(_) => FunctionKind::Mutation,
-            Function::Action(_) => FunctionKind::Action,
-        });
+        let function = self.lookup(path, transport);
+        let actual = function.as_ref().map(Function::kind);
         let outcome = match (function, kind) {
-            (None, _) => Outcome::failed(
-                FunctionFailure::Message(format!("Could not find public function for '{path}'")),
-                started,
-            ),
+            (None, _) => Outcome::failed(not_found(path), started),
             (Some(_), Some(kind)) if Some(kind) != actual => Outcome::failed(
                 FunctionFailure::Message(format!(
                     "Trying to execute {path} as {}, but it is defined as {}.",
@@ -401,7 +396,7 @@ impl Engine {
     ) -> Outcome {
         let started = Instant::now();
         let canonical_args = canonical_string(&args);
-        let outcome = match self.inner.app.functions.get(path).cloned() {
+        let outcome = match self.lookup(path, transport) {
             Some(Function::Mutation(f)) if session.len() <= MAX_SESSION_ID_LEN => {
                 let dedup = Some((session.to_owned(), request_id));
                 self.run_mutation(path, f, args, dedup, identity, started)

@@ -10,11 +10,14 @@ mod error;
 mod flight;
 mod identity;
 mod invalidation;
+mod kind;
 mod log;
 mod path;
 mod range;
 mod readset;
 mod registry;
+mod typed;
+mod validation;
 
 pub use context::{ActionCtx, LogLines, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MutationCtx, QueryCtx};
 pub use db::{
@@ -22,29 +25,38 @@ pub use db::{
     MAX_PAGE_SIZE, PaginationOpts, PaginationResult, Query,
 };
 pub use engine::{
-    Engine, EngineConfig, FunctionKind, MAX_CONCURRENT_QUERIES, MAX_SESSION_ID_LEN,
-    MUTATION_OUTCOME_RETENTION, Outcome,
+    Engine, EngineConfig, MAX_CONCURRENT_QUERIES, MAX_SESSION_ID_LEN, MUTATION_OUTCOME_RETENTION,
+    Outcome,
 };
 pub use error::{ConvexError, EngineError, FnError, FnResult, FunctionFailure};
 pub use ferrovex_store::Timestamp;
 pub use identity::{Auth, Identity};
 pub use invalidation::{COMMIT_LOG_LEN, DEFAULT_CACHE_BYTES, SessionHandle, WatcherId};
+pub use kind::FunctionKind;
 pub use log::{
     Execution, FunctionLog, Histogram, LATENCY_BUCKETS, LOG_RING_CAPACITY, Metrics, Transport,
 };
 pub use path::{FunctionPath, MAX_PATH_LEN};
 pub use range::IndexRange;
 pub use readset::{ReadSet, WriteSet};
-pub use registry::{App, NoArgs};
+pub use registry::{App, FunctionSpec, NoArgs, Visibility};
+pub use typed::{Doc, Id, Table, Type, field_validator};
 
 /// Everything an application module needs: `use ferrovex_engine::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActionCtx, App, ConvexError, FnError, FnResult, MutationCtx, NoArgs, PaginationOpts,
-        PaginationResult, QueryCtx,
+        ActionCtx, App, ConvexError, Doc, FnError, FnResult, Id, MutationCtx, NoArgs,
+        PaginationOpts, PaginationResult, QueryCtx, Table, Type,
     };
     pub use ferrovex_store::validator::{Validator, v};
     pub use ferrovex_store::{Document, DocumentId, Order, Schema, TableDef};
     pub use ferrovex_values::Value;
     pub use serde::{Deserialize, Serialize};
+}
+
+/// What `#[derive(Type)]` expands to refers to these; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use ferrovex_store::validator::Validator;
+    pub use ferrovex_values::Value;
 }

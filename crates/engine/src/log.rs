@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use crate::engine::FunctionKind;
+use crate::kind::FunctionKind;
 
 /// Executions kept in memory for the dashboard.
 pub const LOG_RING_CAPACITY: usize = 1000;

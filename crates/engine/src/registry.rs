@@ -1,10 +1,12 @@
-//! The application: its schema and functions registered by path with typed arguments.
+//! The application: its schema and functions registered by path, each with its kind, its
+//! visibility and the validators of its arguments and return value.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use ferrovex_store::Schema;
+use ferrovex_store::validator::Validator;
 use ferrovex_values::{Value, from_value, to_value};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -12,14 +14,17 @@ use serde::de::DeserializeOwned;
 
 use crate::context::{ActionCtx, MutationCtx, QueryCtx};
 use crate::error::{FnError, FnResult};
+use crate::kind::FunctionKind;
 use crate::path::FunctionPath;
+use crate::typed::Type;
+use crate::validation::argument_error;
 
 pub(crate) type QueryFn = dyn Fn(&mut QueryCtx<'_>, Value) -> FnResult<Value> + Send + Sync;
 pub(crate) type MutationFn = dyn Fn(&mut MutationCtx<'_>, Value) -> FnResult<Value> + Send + Sync;
 pub(crate) type ActionFn =
     dyn Fn(ActionCtx, Value) -> BoxFuture<'static, FnResult<Value>> + Send + Sync;
 
-/// A registered function.
+/// The body of a registered function.
 #[derive(Clone)]
 pub(crate) enum Function {
     Query(Arc<QueryFn>),
@@ -27,13 +32,72 @@ pub(crate) enum Function {
     Action(Arc<ActionFn>),
 }
 
+impl Function {
+    pub(crate) fn kind(&self) -> FunctionKind {
+        match self {
+            Function::Query(_) => FunctionKind::Query,
+            Function::Mutation(_) => FunctionKind::Mutation,
+            Function::Action(_) => FunctionKind::Action,
+        }
+    }
+}
+
+/// Who may call a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Any client, over HTTP or the sync socket.
+    Public,
+    /// Only other functions (`ctx.run_query` from an action) and Ferrovex itself.
+    Internal,
+}
+
+impl Visibility {
+    /// `"public"` or `"internal"`, as in Convex's function spec and generated types.
+    pub fn name(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Internal => "internal",
+        }
+    }
+}
+
+/// What the outside world may know of a registered function: enough for codegen and the
+/// function spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionSpec {
+    /// `module:name`.
+    pub path: FunctionPath,
+    /// Query, mutation or action.
+    pub kind: FunctionKind,
+    /// Public or internal.
+    pub visibility: Visibility,
+    /// The validator of the arguments object.
+    pub args: Validator,
+    /// The validator of the return value.
+    pub returns: Validator,
+}
+
+/// A registered function: its spec and its body.
+#[derive(Clone)]
+pub(crate) struct Registered {
+    pub(crate) spec: Arc<FunctionSpec>,
+    pub(crate) body: Function,
+}
+
 /// Arguments for functions that take none (`{}`).
 #[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
-fn decode_args<A: DeserializeOwned>(args: Value) -> FnResult<A> {
-    from_value(args).map_err(|e| FnError::InvalidArgs(format!("ArgumentValidationError: {e}")))
+fn decode_args<A: DeserializeOwned>(validator: &Validator, args: Value) -> FnResult<A> {
+    if let Err(mismatch) = validator.check(&args) {
+        return Err(FnError::InvalidArgs(argument_error(&mismatch)));
+    }
+    from_value(args).map_err(|e| {
+        FnError::InvalidArgs(format!(
+            "ArgumentValidationError: Value does not match validator.\n{e}"
+        ))
+    })
 }
 
 fn encode_result<R: Serialize>(r: &R) -> FnResult<Value> {
@@ -46,11 +110,17 @@ fn encode_result<R: Serialize>(r: &R) -> FnResult<Value> {
 /// App::new(schema)
 ///     .query("messages:list", list)          // fn(&mut QueryCtx, Args) -> FnResult<R>
 ///     .mutation("messages:send", send)       // fn(&mut MutationCtx, Args) -> FnResult<R>
+///     .internal_mutation("messages:purge", purge)
 ///     .action("demo:echo", |ctx, args: Echo| async move { Ok(args.value) });
 /// ```
+///
+/// Argument and return types implement [`Type`] (`#[derive(Type)]`): arguments are checked
+/// against their validator before the function runs, and codegen writes both into the
+/// generated TypeScript.
+#[derive(Clone)]
 pub struct App {
     pub(crate) schema: Schema,
-    pub(crate) functions: BTreeMap<FunctionPath, Function>,
+    pub(crate) functions: BTreeMap<FunctionPath, Registered>,
 }
 
 impl std::fmt::Debug for App {
@@ -59,6 +129,69 @@ impl std::fmt::Debug for App {
             .field("functions", &self.functions.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+macro_rules! register_methods {
+    ($query:ident, $mutation:ident, $action:ident, $visibility:expr, $what:literal) => {
+        #[doc = concat!("Registers ", $what, " query: it reads one consistent snapshot and cannot write.")]
+        pub fn $query<A, R, F>(self, path: &str, f: F) -> Self
+        where
+            A: DeserializeOwned + Type,
+            R: Serialize + Type,
+            F: Fn(&mut QueryCtx<'_>, A) -> FnResult<R> + Send + Sync + 'static,
+        {
+            let spec = Self::spec::<A, R>(path, FunctionKind::Query, $visibility);
+            let args = spec.args.clone();
+            self.add(
+                spec,
+                Function::Query(Arc::new(move |ctx, value| {
+                    encode_result(&f(ctx, decode_args(&args, value)?)?)
+                })),
+            )
+        }
+
+        #[doc = concat!("Registers ", $what, " mutation: a serializable transaction, all or nothing.")]
+        pub fn $mutation<A, R, F>(self, path: &str, f: F) -> Self
+        where
+            A: DeserializeOwned + Type,
+            R: Serialize + Type,
+            F: Fn(&mut MutationCtx<'_>, A) -> FnResult<R> + Send + Sync + 'static,
+        {
+            let spec = Self::spec::<A, R>(path, FunctionKind::Mutation, $visibility);
+            let args = spec.args.clone();
+            self.add(
+                spec,
+                Function::Mutation(Arc::new(move |ctx, value| {
+                    encode_result(&f(ctx, decode_args(&args, value)?)?)
+                })),
+            )
+        }
+
+        #[doc = concat!("Registers ", $what, " action: async code that may call queries and mutations.")]
+        pub fn $action<A, R, F, Fut>(self, path: &str, f: F) -> Self
+        where
+            A: DeserializeOwned + Type + Send + 'static,
+            R: Serialize + Type,
+            F: Fn(ActionCtx, A) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = FnResult<R>> + Send + 'static,
+        {
+            let spec = Self::spec::<A, R>(path, FunctionKind::Action, $visibility);
+            let args = Arc::new(spec.args.clone());
+            let f = Arc::new(f);
+            self.add(
+                spec,
+                Function::Action(Arc::new(move |ctx, value| {
+                    let f = f.clone();
+                    let args = args.clone();
+                    Box::pin(async move {
+                        let decoded = decode_args::<A>(&args, value)?;
+                        let r = f(ctx, decoded).await?;
+                        encode_result(&r)
+                    })
+                })),
+            )
+        }
+    };
 }
 
 impl App {
@@ -70,69 +203,45 @@ impl App {
         }
     }
 
-    fn add(mut self, path: &str, f: Function) -> Self {
+    fn spec<A: Type, R: Type>(
+        path: &str,
+        kind: FunctionKind,
+        visibility: Visibility,
+    ) -> FunctionSpec {
         // Paths are written in code; an invalid one is a programming error caught at startup.
         let path = match FunctionPath::parse(path) {
             Ok(p) => p,
             Err(e) => panic!("cannot register function: {e}"),
         };
-        if self.functions.insert(path.clone(), f).is_some() {
+        FunctionSpec {
+            path,
+            kind,
+            visibility,
+            args: A::validator(),
+            returns: R::validator(),
+        }
+    }
+
+    fn add(mut self, spec: FunctionSpec, body: Function) -> Self {
+        let path = spec.path.clone();
+        let registered = Registered {
+            spec: Arc::new(spec),
+            body,
+        };
+        if self.functions.insert(path.clone(), registered).is_some() {
             panic!("function {path} registered twice");
         }
         self
     }
 
-    /// Registers a query: it reads one consistent snapshot and cannot write.
-    pub fn query<A, R, F>(self, path: &str, f: F) -> Self
-    where
-        A: DeserializeOwned,
-        R: Serialize,
-        F: Fn(&mut QueryCtx<'_>, A) -> FnResult<R> + Send + Sync + 'static,
-    {
-        self.add(
-            path,
-            Function::Query(Arc::new(move |ctx, args| {
-                encode_result(&f(ctx, decode_args(args)?)?)
-            })),
-        )
-    }
-
-    /// Registers a mutation: a serializable transaction, all or nothing.
-    pub fn mutation<A, R, F>(self, path: &str, f: F) -> Self
-    where
-        A: DeserializeOwned,
-        R: Serialize,
-        F: Fn(&mut MutationCtx<'_>, A) -> FnResult<R> + Send + Sync + 'static,
-    {
-        self.add(
-            path,
-            Function::Mutation(Arc::new(move |ctx, args| {
-                encode_result(&f(ctx, decode_args(args)?)?)
-            })),
-        )
-    }
-
-    /// Registers an action: async code that may call queries and mutations.
-    pub fn action<A, R, F, Fut>(self, path: &str, f: F) -> Self
-    where
-        A: DeserializeOwned + Send + 'static,
-        R: Serialize,
-        F: Fn(ActionCtx, A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = FnResult<R>> + Send + 'static,
-    {
-        let f = Arc::new(f);
-        self.add(
-            path,
-            Function::Action(Arc::new(move |ctx, args| {
-                let f = f.clone();
-                Box::pin(async move {
-                    let args = decode_args::<A>(args)?;
-                    let r = f(ctx, args).await?;
-                    encode_result(&r)
-                })
-            })),
-        )
-    }
+    register_methods!(query, mutation, action, Visibility::Public, "a public");
+    register_methods!(
+        internal_query,
+        internal_mutation,
+        internal_action,
+        Visibility::Internal,
+        "an internal"
+    );
 
     /// Adds tables (for example Ferrovex's own system tables) to the schema.
     pub fn with_tables(mut self, extra: Schema) -> Self {
@@ -143,5 +252,10 @@ impl App {
     /// The schema.
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// Every registered function's spec, by path.
+    pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
+        self.functions.values().map(|r| r.spec.as_ref())
     }
 }

@@ -25,14 +25,16 @@ impl Clock for TestClock {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ferrovex_macros::Type)]
+#[ferrovex(crate = "ferrovex_engine")]
 struct InsertArgs {
     group: String,
     from: i64,
     to: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ferrovex_macros::Type)]
+#[ferrovex(crate = "ferrovex_engine")]
 struct RangeArgs {
     group: String,
     gt: Option<i64>,
@@ -42,7 +44,8 @@ struct RangeArgs {
     desc: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ferrovex_macros::Type)]
+#[ferrovex(crate = "ferrovex_engine")]
 #[serde(rename_all = "camelCase")]
 struct PageArgs {
     group: String,

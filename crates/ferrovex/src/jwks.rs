@@ -38,7 +38,7 @@ enum JwksAction {
 }
 
 /// Runs the subcommand.
-pub async fn jwks(args: JwksArgs) -> anyhow::Result<ExitCode> {
+pub async fn jwks(app: &ferrovex_engine::App, args: JwksArgs) -> anyhow::Result<ExitCode> {
     let secret_given =
         args.auth.auth_secret.is_some() || std::env::var("BETTER_AUTH_SECRET").is_ok();
     if let (JwksAction::Rotate, Some(env), true) = (&args.action, &args.auth.jwks, secret_given) {
@@ -61,7 +61,7 @@ pub async fn jwks(args: JwksArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::Value::Array(rows));
         return Ok(ExitCode::SUCCESS);
     }
-    let engine = open_engine(&args.data_dir, "normal", false)?;
+    let engine = open_engine(app, &args.data_dir, "normal", false)?;
     let mut auth_args = args.auth.clone();
     auth_args.jwks = None;
     let site_url = auth_args

@@ -1,5 +1,5 @@
-//! `ferrovex serve`: open the data directory, start the engine, the auth service, the API
-//! origin and the site origin.
+//! `serve`: open the data directory, start the engine, the auth service, the API origin, the
+//! site origin and (when the deployment has one) the web origin.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -16,6 +16,8 @@ use ferrovex_server::ApiState;
 use ferrovex_server::site::{SiteState, serve_site, spawn_key_maintenance};
 use ferrovex_store::SystemClock;
 use ferrovex_store_sqlite::{Durability, SqlitePersistence};
+
+use crate::deployment::{Deployment, WebContext};
 
 /// Flags of `ferrovex serve`; each has an environment variable of the same meaning.
 #[derive(clap::Args, Debug, Clone)]
@@ -178,31 +180,14 @@ impl AuthArgs {
     }
 }
 
-/// The web origin's counters, on the API origin's `/metrics` and dashboard.
-#[derive(Debug)]
-struct WebMetrics(Arc<ferrovex_ssr::stats::SsrStats>);
-
-impl ferrovex_server::MetricsSection for WebMetrics {
-    fn title(&self) -> &str {
-        "web origin (SSR)"
-    }
-
-    fn summary(&self) -> Vec<(&'static str, String)> {
-        self.0.summary()
-    }
-
-    fn prometheus(&self) -> String {
-        self.0.prometheus()
-    }
-}
 /// A running deployment.
 pub struct Running {
     /// The bound API address.
     pub api_addr: SocketAddr,
     /// The bound site address.
     pub site_addr: SocketAddr,
-    /// The bound web address.
-    pub web_addr: SocketAddr,
+    /// The bound web address, when the deployment has a web origin.
+    pub web_addr: Option<SocketAddr>,
     /// The engine (for shutdown).
     pub engine: Engine,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -224,8 +209,9 @@ impl Running {
     }
 }
 
-/// Opens the engine (demo app plus auth tables) on a data directory.
+/// Opens the engine (the app plus auth's system tables) on a data directory.
 pub fn open_engine(
+    app: &ferrovex_engine::App,
     data_dir: &std::path::Path,
     durability: &str,
     print_log: bool,
@@ -241,7 +227,7 @@ pub fn open_engine(
         print_log,
         ..EngineConfig::default()
     };
-    let app = ferrovex_demo::app().with_tables(system_schema());
+    let app = app.clone().with_tables(system_schema());
     Ok(Engine::start_with(
         app,
         Arc::new(persistence),
@@ -300,30 +286,45 @@ pub async fn start_auth(
         .context("cannot start auth")
 }
 
-/// Starts the deployment (used by `serve` and by `bench`).
-pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
-    let engine = open_engine(&args.data_dir, &args.durability, args.print_log)?;
+/// Starts the deployment (used by `serve`, by `bench` and by [`crate::testing`]).
+pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<Running> {
+    let engine = open_engine(
+        &deployment.app,
+        &args.data_dir,
+        &args.durability,
+        args.print_log,
+    )?;
     let api_listener = tokio::net::TcpListener::bind((args.host, args.api_port))
         .await
         .with_context(|| format!("cannot bind the API port {}:{}", args.host, args.api_port))?;
     let site_listener = tokio::net::TcpListener::bind((args.host, args.site_port))
         .await
         .with_context(|| format!("cannot bind the site port {}:{}", args.host, args.site_port))?;
-    let web_listener = tokio::net::TcpListener::bind((args.host, args.web_port))
-        .await
-        .with_context(|| format!("cannot bind the web port {}:{}", args.host, args.web_port))?;
+    let web_listener = match &deployment.web {
+        Some(_) => Some(
+            tokio::net::TcpListener::bind((args.host, args.web_port))
+                .await
+                .with_context(|| {
+                    format!("cannot bind the web port {}:{}", args.host, args.web_port)
+                })?,
+        ),
+        None => None,
+    };
     let api_addr = api_listener.local_addr()?;
     let site_addr = site_listener.local_addr()?;
-    let web_addr = web_listener.local_addr()?;
+    let web_addr = web_listener
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()?;
     let site_url = args
         .auth
         .site_url
         .clone()
         .unwrap_or_else(|| format!("http://{site_addr}"));
-    let web_origin = format!("http://{web_addr}");
+    let web_origin = web_addr.map(|addr| format!("http://{addr}"));
     let mut auth_args = args.auth.clone();
     // The web origin proxies auth requests, so its origin is trusted.
-    auth_args.trusted_origins.push(web_origin.clone());
+    auth_args.trusted_origins.extend(web_origin.clone());
     let auth = start_auth(&engine, &auth_args, site_url).await?;
     let providers = match &args.auth.auth_config {
         Some(path) => parse_auth_config(
@@ -340,26 +341,34 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let web_state = ferrovex_web::WebState::start(ferrovex_web::WebConfig {
-        api_url: format!("http://{api_addr}"),
-        site_url: format!("http://{site_addr}"),
-        web_origin,
-        auth_cache: ferrovex_ssr::auth::AuthCacheConfig {
-            enabled: args.auth_cache,
-            ttl: Duration::from_secs(args.auth_cache_ttl_secs),
-        },
-        redis_url: args.redis_url.clone(),
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!(e))?;
-    // Sessions revoked at the site origin directly (not through the web proxy) leave the web
-    // cache at once too; with Redis the revocation reaches every web instance.
-    web_state.auth().follow_revocations(auth.revocations());
+    let mut servers = Vec::new();
+    let mut sections: Vec<Arc<dyn ferrovex_server::MetricsSection>> = Vec::new();
+    if let (Some(web), Some(listener), Some(web_origin)) =
+        (&deployment.web, web_listener, web_origin)
+    {
+        let started = web
+            .start(WebContext {
+                listener,
+                api_url: format!("http://{api_addr}"),
+                site_url: format!("http://{site_addr}"),
+                web_origin,
+                auth_cache: ferrovex_ssr::auth::AuthCacheConfig {
+                    enabled: args.auth_cache,
+                    ttl: Duration::from_secs(args.auth_cache_ttl_secs),
+                },
+                redis_url: args.redis_url.clone(),
+                revocations: auth.revocations(),
+                shutdown: Box::pin(until_stopped()),
+            })
+            .await?;
+        servers.push(started.server);
+        sections.extend(started.metrics);
+    }
     let api_state = ApiState {
         engine: engine.clone(),
         verifier: Some(verifier),
         auth: Some(auth.clone()),
-        sections: vec![Arc::new(WebMetrics(web_state.auth().stats().clone()))],
+        sections,
     };
     let api = tokio::spawn(ferrovex_server::serve_api(
         api_listener,
@@ -371,11 +380,6 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         SiteState { auth: auth.clone() },
         until_stopped(),
     ));
-    let web = tokio::spawn(ferrovex_web::serve_web(
-        web_listener,
-        web_state,
-        until_stopped(),
-    ));
     let maintenance = spawn_key_maintenance(
         auth.clone(),
         Duration::from_secs(args.auth.jwks_refresh_secs.max(1)),
@@ -385,7 +389,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         site_addr,
         web_addr,
         engine,
-        servers: vec![api, site, web],
+        servers: {
+            servers.push(api);
+            servers.push(site);
+            servers
+        },
         maintenance,
         stop,
     })
@@ -413,7 +421,7 @@ async fn shutdown_signal() {
 }
 
 /// Runs until Ctrl-C or SIGTERM, then shuts down cleanly.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERROVEX_LOG")
@@ -421,12 +429,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let running = start(&args).await?;
+    let running = start(deployment, &args).await?;
     println!("Ferrovex {} is running", env!("CARGO_PKG_VERSION"));
     println!("  data:  {}", args.data_dir.display());
     println!("  api:   http://{}", running.api_addr);
     println!("  site:  http://{}", running.site_addr);
-    println!("  web:   http://{}", running.web_addr);
+    if let Some(web) = running.web_addr {
+        println!("  web:   http://{web}");
+    }
     println!("  dashboard: http://{}/_dashboard", running.api_addr);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -53,12 +53,44 @@ pub enum Validator {
 }
 
 /// Where a value stopped matching, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Mismatch {
     /// Path inside the value (`.author`, `.tags[2]`), empty for the value itself.
     pub path: String,
     /// What went wrong.
     pub reason: String,
+    /// The same, as data (for messages in Convex's own wording).
+    pub kind: Box<MismatchKind>,
+}
+
+/// The three ways a value can fail a validator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MismatchKind {
+    /// `value` does not match `validator`.
+    Type {
+        /// The value at the path.
+        value: Value,
+        /// What was expected there.
+        validator: Validator,
+    },
+    /// An object lacks a required field.
+    MissingField {
+        /// The field's name.
+        field: String,
+        /// The object.
+        object: Value,
+        /// The object's validator.
+        validator: Validator,
+    },
+    /// An object has a field its validator does not list.
+    ExtraField {
+        /// The field's name.
+        field: String,
+        /// The object.
+        object: Value,
+        /// The object's validator.
+        validator: Validator,
+    },
 }
 
 impl fmt::Display for Mismatch {
@@ -84,10 +116,11 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn mismatch(path: &str, reason: String) -> Mismatch {
+fn mismatch(path: &str, reason: String, kind: MismatchKind) -> Mismatch {
     Mismatch {
         path: path.to_owned(),
         reason,
+        kind: Box::new(kind),
     }
 }
 
@@ -106,6 +139,11 @@ fn check_object(
                 return Err(mismatch(
                     path,
                     format!("the required field {name:?} is missing"),
+                    MismatchKind::MissingField {
+                        field: name.clone(),
+                        object: Value::Object(map.clone()),
+                        validator: Validator::Object(fields.clone()),
+                    },
                 ));
             }
         }
@@ -114,6 +152,11 @@ fn check_object(
         return Err(mismatch(
             path,
             format!("the field {extra:?} is not in the validator"),
+            MismatchKind::ExtraField {
+                field: extra.clone(),
+                object: Value::Object(map.clone()),
+                validator: Validator::Object(fields.clone()),
+            },
         ));
     }
     Ok(())
@@ -134,8 +177,16 @@ impl Validator {
     }
 
     fn check_at(&self, value: &Value, path: &str) -> Result<(), Mismatch> {
-        let expected =
-            |v: &Validator| mismatch(path, format!("{} does not match {v}", type_name(value)));
+        let expected = |v: &Validator| {
+            mismatch(
+                path,
+                format!("{} does not match {v}", type_name(value)),
+                MismatchKind::Type {
+                    value: value.clone(),
+                    validator: v.clone(),
+                },
+            )
+        };
         match (self, value) {
             (Validator::Any, _)
             | (Validator::Null, Value::Null)
@@ -149,6 +200,10 @@ impl Validator {
                 None => Err(mismatch(
                     path,
                     format!("{s:?} is not an id (expected an id for table {table:?})"),
+                    MismatchKind::Type {
+                        value: value.clone(),
+                        validator: self.clone(),
+                    },
                 )),
             },
             (Validator::Literal(expected_value), v) => {

@@ -14,7 +14,7 @@ use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::bench::Stats;
-use crate::client::HttpClient;
+use ferrovex::client::HttpClient;
 
 /// A server child process.
 struct ServerProcess {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::bench::Stats;
-use crate::client::HttpClient;
-use crate::serve::{AuthArgs, ServeArgs, start};
+use ferrovex::client::HttpClient;
+use ferrovex::serve::{AuthArgs, ServeArgs, start};
 
 struct RedisServer(Child);
 
@@ -152,7 +152,10 @@ pub async fn web_rows(
     for (label, cache, redis_url) in cases {
         let dir = tempfile::tempdir()?;
         let running = deployment(dir.path(), cache, redis_url).await?;
-        let web = format!("http://{}", running.web_addr);
+        let web = format!(
+            "http://{}",
+            running.web_addr.context("the demo has a web origin")?
+        );
         let cookie = auth_post(&web, "sign-up/email", None).await?;
         let url = format!("{web}/");
         let (seq, conc, rps) = ttfb(&url, &cookie, sequential, secs, connections).await?;
@@ -185,12 +188,15 @@ async fn deployment(
     dir: &std::path::Path,
     auth_cache: bool,
     redis_url: Option<String>,
-) -> anyhow::Result<crate::serve::Running> {
-    start(&ServeArgs {
-        auth_cache,
-        redis_url,
-        ..ServeArgs::for_bench(dir.to_owned(), AuthArgs::for_bench())
-    })
+) -> anyhow::Result<ferrovex::serve::Running> {
+    start(
+        &crate::demo(),
+        &ServeArgs {
+            auth_cache,
+            redis_url,
+            ..ServeArgs::for_bench(dir.to_owned(), AuthArgs::for_bench())
+        },
+    )
     .await
 }
 
@@ -230,8 +236,14 @@ async fn revocation_row(redis_url: &str, rounds: usize) -> anyhow::Result<String
     let a = deployment(dir.path(), true, Some(redis_url.to_owned())).await?;
     let b = deployment(dir.path(), true, Some(redis_url.to_owned())).await?;
     let (web_a, web_b) = (
-        format!("http://{}", a.web_addr),
-        format!("http://{}", b.web_addr),
+        format!(
+            "http://{}",
+            a.web_addr.context("the demo has a web origin")?
+        ),
+        format!(
+            "http://{}",
+            b.web_addr.context("the demo has a web origin")?
+        ),
     );
     auth_post(&web_a, "sign-up/email", None).await?;
     let client = HttpClient::new(1);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::bench::Stats;
-use crate::client::HttpClient;
+use ferrovex::client::HttpClient;
 
 const PASSWORD: &str = "benchmark password 123";
 

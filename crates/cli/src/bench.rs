@@ -14,8 +14,8 @@ use ferrovex_store::{
 use ferrovex_store_sqlite::{Durability, SqlitePersistence};
 use ferrovex_values::Value;
 
-use crate::client::HttpClient;
-use crate::serve::{ServeArgs, start};
+use ferrovex::client::HttpClient;
+use ferrovex::serve::{ServeArgs, start};
 
 /// Which measurements to run.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,7 +285,7 @@ fn static_jwks() -> anyhow::Result<String> {
         ferrovex_auth::keys::new_id(),
         ferrovex_auth::time::now_ms(),
     )?;
-    let secret = crate::serve::AuthArgs::for_bench()
+    let secret = ferrovex::serve::AuthArgs::for_bench()
         .auth_secret
         .unwrap_or_default();
     let row = ferrovex_auth::keys::JwksRow::from_key(&key, &secret)?;
@@ -306,10 +306,13 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .await??,
         );
         let data_dir = tempfile::tempdir()?;
-        let running = start(&ServeArgs::for_bench(
-            data_dir.path().to_owned(),
-            crate::serve::AuthArgs::for_bench(),
-        ))
+        let running = start(
+            &crate::demo(),
+            &ServeArgs::for_bench(
+                data_dir.path().to_owned(),
+                ferrovex::serve::AuthArgs::for_bench(),
+            ),
+        )
         .await?;
         rows.extend(engine_rows(&running.engine, n).await?);
         rows.extend(http_rows(&format!("http://{}", running.api_addr), &args).await?);
@@ -334,11 +337,11 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             ("ferrovex static", Some(static_jwks()?), true),
             ("ferrovex dynamic, new signature per request", None, false),
         ] {
-            let mut auth = crate::serve::AuthArgs::for_bench();
+            let mut auth = ferrovex::serve::AuthArgs::for_bench();
             auth.jwks = jwks;
             auth.token_memo = memo;
             let dir = data_dir.path().join(label.replace(' ', "-"));
-            let running = start(&ServeArgs::for_bench(dir, auth)).await?;
+            let running = start(&crate::demo(), &ServeArgs::for_bench(dir, auth)).await?;
             let site = format!("http://{}", running.site_addr);
             rows.extend(
                 crate::bench_auth::auth_rows(

@@ -1,0 +1,54 @@
+//! The demo's pages on the web origin, started by `serve` through the library's
+//! [`ferrovex::WebOrigin`] hook like any app's own web origin would be.
+
+use std::sync::Arc;
+
+use ferrovex::{WebContext, WebOrigin, WebStarted};
+use futures_util::future::BoxFuture;
+
+/// The demo web app (`crates/web`).
+pub(crate) struct DemoWeb;
+
+/// The web origin's counters, on the API origin's `/metrics` and dashboard.
+#[derive(Debug)]
+struct WebMetrics(Arc<ferrovex_ssr::stats::SsrStats>);
+
+impl ferrovex_server::MetricsSection for WebMetrics {
+    fn title(&self) -> &str {
+        "web origin (SSR)"
+    }
+
+    fn summary(&self) -> Vec<(&'static str, String)> {
+        self.0.summary()
+    }
+
+    fn prometheus(&self) -> String {
+        self.0.prometheus()
+    }
+}
+
+impl WebOrigin for DemoWeb {
+    fn start(&self, ctx: WebContext) -> BoxFuture<'static, anyhow::Result<WebStarted>> {
+        Box::pin(async move {
+            let state = ferrovex_web::WebState::start(ferrovex_web::WebConfig {
+                api_url: ctx.api_url,
+                site_url: ctx.site_url,
+                web_origin: ctx.web_origin,
+                auth_cache: ctx.auth_cache,
+                redis_url: ctx.redis_url,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+            // Sessions revoked at the site origin directly (not through the web proxy) leave
+            // the web cache at once too; with Redis the revocation reaches every web instance.
+            state.auth().follow_revocations(ctx.revocations);
+            let metrics: Arc<dyn ferrovex_server::MetricsSection> =
+                Arc::new(WebMetrics(state.auth().stats().clone()));
+            let server = tokio::spawn(ferrovex_web::serve_web(ctx.listener, state, ctx.shutdown));
+            Ok(WebStarted {
+                server,
+                metrics: Some(metrics),
+            })
+        })
+    }
+}
