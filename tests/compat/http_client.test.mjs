@@ -414,21 +414,55 @@ describe("system errors", () => {
   });
 
   const argumentError = (message) => message.startsWith("ArgumentValidationError");
+  /** Rejects unless the error message is exactly `expected` (Convex's wording). */
+  const exactly = (expected) => (message) => {
+    assert.equal(message, expected);
+    return true;
+  };
+  const sendValidator =
+    "v.object({author: v.string(), body: v.string(), channel: v.optional(v.union(v.string(), v.null()))})";
 
   test("an argument of the wrong type is rejected by the validator", async () => {
     await assertRejectsWithMessage(
       client.query(api.messages.list, { channel: 5 }),
-      argumentError,
-      'start with "ArgumentValidationError"',
+      exactly(
+        "ArgumentValidationError: Value does not match validator.\nPath: .channel\nValue: 5.0\nValidator: v.union(v.string(), v.null())",
+      ),
+      "name the path, the value and the validator",
     );
+    const channel = unique("wrong-type");
+    await assertRejectsWithMessage(
+      client.mutation(api.messages.send, { channel, author: "a", body: 5 }),
+      exactly(
+        "ArgumentValidationError: Value does not match validator.\nPath: .body\nValue: 5.0\nValidator: v.string()",
+      ),
+      "name the path, the value and the validator",
+    );
+    assert.deepStrictEqual(await client.query(api.messages.list, { channel }), []);
   });
 
   test("a missing required argument is rejected by the validator", async () => {
     const channel = unique("missing-author");
     await assertRejectsWithMessage(
       client.mutation(api.messages.send, { channel, body: "no author" }),
-      argumentError,
-      'start with "ArgumentValidationError"',
+      exactly(
+        "ArgumentValidationError: Object is missing the required field `author`. Consider wrapping the field validator in `v.optional(...)` if this is expected.\n\n" +
+          `Object: {body: "no author", channel: "${channel}"}\nValidator: ${sendValidator}`,
+      ),
+      "name the missing field, the object and the validator",
+    );
+    assert.deepStrictEqual(await client.query(api.messages.list, { channel }), []);
+  });
+
+  test("an extra argument is rejected by the validator", async () => {
+    const channel = unique("extra-field");
+    await assertRejectsWithMessage(
+      client.mutation(api.messages.send, { channel, author: "a", body: "x", extra: 1 }),
+      exactly(
+        "ArgumentValidationError: Object contains extra field `extra` that is not in the validator.\n\n" +
+          `Object: {author: "a", body: "x", channel: "${channel}", extra: 1.0}\nValidator: ${sendValidator}`,
+      ),
+      "name the extra field, the object and the validator",
     );
     assert.deepStrictEqual(await client.query(api.messages.list, { channel }), []);
   });

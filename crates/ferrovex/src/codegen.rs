@@ -122,6 +122,10 @@ impl Tree {
             out.push_str(leaf);
             return;
         }
+        if self.children.is_empty() {
+            out.push_str("{}");
+            return;
+        }
         out.push_str("{\n");
         for (name, child) in &self.children {
             let _ = write!(out, "{}{}: ", "  ".repeat(indent + 1), key(name));
@@ -185,7 +189,7 @@ fn data_model_d_ts(app: &App) -> String {
         let open = !matches!(schema.validator_of(table), Some(Validator::Object(_)));
         fields.insert("_id".to_owned(), Validator::Id(name.to_owned()));
         fields.insert("_creationTime".to_owned(), Validator::Float64);
-        let mut document = object_type(&fields);
+        let mut document = object_type(&fields, "GenericId");
         if open {
             document = format!("{document} & {{ [field: string]: any }}");
         }
@@ -238,15 +242,15 @@ fn key(name: &str) -> String {
     }
 }
 
-fn object_type(fields: &BTreeMap<String, Validator>) -> String {
+fn object_type(fields: &BTreeMap<String, Validator>, id: &str) -> String {
     if fields.is_empty() {
         return "{}".to_owned();
     }
     let parts: Vec<String> = fields
         .iter()
         .map(|(name, validator)| match validator {
-            Validator::Optional(inner) => format!("{}?: {}", key(name), ts_type(inner)),
-            other => format!("{}: {}", key(name), ts_type(other)),
+            Validator::Optional(inner) => format!("{}?: {}", key(name), typed(inner, id)),
+            other => format!("{}: {}", key(name), typed(other, id)),
         })
         .collect();
     format!("{{ {} }}", parts.join("; "))
@@ -254,6 +258,13 @@ fn object_type(fields: &BTreeMap<String, Validator>) -> String {
 
 /// The TypeScript type of values matching `validator` (Convex's `validatorToType`).
 pub fn ts_type(validator: &Validator) -> String {
+    typed(validator, "Id")
+}
+
+/// [`ts_type`], naming the id type `id` (`dataModel.d.ts` uses `GenericId`, because its own
+/// `Id` is defined from the data model).
+fn typed(validator: &Validator, id: &str) -> String {
+    let ts_type = |v: &Validator| typed(v, id);
     match validator {
         Validator::Any => "any".to_owned(),
         Validator::Null => "null".to_owned(),
@@ -262,10 +273,10 @@ pub fn ts_type(validator: &Validator) -> String {
         Validator::Boolean => "boolean".to_owned(),
         Validator::String => "string".to_owned(),
         Validator::Bytes => "ArrayBuffer".to_owned(),
-        Validator::Id(table) => format!("Id<{table:?}>"),
+        Validator::Id(table) => format!("{id}<{table:?}>"),
         Validator::Literal(value) => literal(value),
         Validator::Array(inner) => format!("Array<{}>", ts_type(inner)),
-        Validator::Object(fields) => object_type(fields),
+        Validator::Object(fields) => object_type(fields, id),
         Validator::Record(k, v) => format!("Record<{}, {}>", ts_type(k), ts_type(v)),
         Validator::Union(options) if options.is_empty() => "never".to_owned(),
         Validator::Union(options) => options.iter().map(ts_type).collect::<Vec<_>>().join(" | "),

@@ -20,7 +20,7 @@ pub struct Server {
     pub url: String,
     /// `http://127.0.0.1:PORT` of the site origin (auth).
     pub site_url: String,
-    /// `http://127.0.0.1:PORT` of the web origin (demo app).
+    /// `http://127.0.0.1:PORT` of the web origin (demo app); empty for apps without one.
     pub web_url: String,
     /// Every stdout line printed so far (URLs, then one line per function execution).
     pub stdout: Arc<Mutex<Vec<String>>>,
@@ -40,7 +40,24 @@ impl Server {
 
     /// Starts with extra flags and environment variables; stderr is collected in `stderr`.
     pub fn start_with(data_dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrovex"));
+        Server::start_program(
+            Path::new(env!("CARGO_BIN_EXE_ferrovex")),
+            data_dir,
+            port,
+            args,
+            env,
+        )
+    }
+
+    /// Starts `serve` of another binary built on the ferrovex library (a user's app).
+    pub fn start_program(
+        program: &Path,
+        data_dir: &Path,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let mut cmd = Command::new(program);
         cmd.args([
             "serve",
             "--api-port",
@@ -74,7 +91,9 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let mut url = None;
         let mut site_url = None;
-        let web_url = loop {
+        // Apps without a web origin print no `web:` line; the dashboard line comes last.
+        let mut web_url = String::new();
+        loop {
             let line = lines
                 .next()
                 .expect("server exited before printing its URLs")
@@ -86,11 +105,14 @@ impl Server {
                 site_url = Some(rest.trim().to_owned());
             }
             if let Some(rest) = line.trim().strip_prefix("web:") {
-                break rest.trim().to_owned();
+                web_url = rest.trim().to_owned();
             }
-        };
-        let url = url.expect("api URL before web URL");
-        let site_url = site_url.expect("site URL before web URL");
+            if line.trim().starts_with("dashboard:") {
+                break;
+            }
+        }
+        let url = url.expect("api URL before the dashboard line");
+        let site_url = site_url.expect("site URL before the dashboard line");
         // Keep draining stdout so the child never blocks on a full pipe.
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let sink = stdout.clone();

@@ -291,7 +291,7 @@ async fn official_convex_http_client_works_unchanged() {
         "http_client.test.mjs",
         "convex",
         &[("CONVEX_URL", &server.url)],
-        70,
+        71,
     )
     .await;
     server.interrupt();
