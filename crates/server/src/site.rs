@@ -36,8 +36,30 @@ pub struct SiteState {
     pub auth: Arc<AuthService>,
 }
 
+/// CORS for browsers on the trusted origins (`--trusted-origins`, e.g. a Vite dev server):
+/// credentialed requests, as `@convex-dev/better-auth`'s `cors: true` allows. Other origins
+/// get no CORS headers, so their browsers cannot read the answers; cookie-bearing POSTs are
+/// still checked against the same list by each route.
+fn cors(auth: Arc<AuthService>) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| auth.config().is_trusted_origin(origin))
+        }))
+        .allow_credentials(true)
+        .allow_methods(AllowMethods::list([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+        ]))
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600))
+}
+
 /// The site origin's router.
 pub fn site_router(state: SiteState) -> Router {
+    let cors = cors(state.auth.clone());
     Router::new()
         .route("/api/auth/sign-up/email", post(sign_up))
         .route("/api/auth/sign-in/email", post(sign_in))
@@ -65,6 +87,7 @@ pub fn site_router(state: SiteState) -> Router {
         )
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY))
+        .layer(cors)
         .with_state(state)
 }
 

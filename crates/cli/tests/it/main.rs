@@ -7,5 +7,6 @@ mod app;
 mod auth;
 mod common;
 mod http;
+mod site_cors;
 mod sync;
 mod web;
