@@ -67,6 +67,11 @@ pub use ferrovex_ssr as ssr;
 #[doc(hidden)]
 pub use ferrovex_engine::__private;
 
+/// README.md's Rust snippets compile against this crate (`cargo test --doc -p ferrovex`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeSnippets;
+
 /// Everything a function file needs: `use ferrovex::prelude::*;`.
 pub mod prelude {
     pub use crate::{

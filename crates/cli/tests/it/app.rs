@@ -453,3 +453,87 @@ async fn dev_loop_serves_edits_live_and_survives_a_broken_build() {
         "the dev server still answers after dev stopped"
     );
 }
+
+/// The shell lines of README.md's "Your own app" section.
+fn readme_app_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Your own app\n")
+        .nth(1)
+        .expect("README has a 'Your own app' section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut lines = Vec::new();
+    let mut in_sh = false;
+    for line in section.lines() {
+        match (in_sh, line.trim()) {
+            (false, "```sh") => in_sh = true,
+            (true, "```") => in_sh = false,
+            (true, l) if !l.is_empty() => {
+                let command = l.split(" #").next().unwrap().trim();
+                lines.extend(command.split("&&").map(|c| c.trim().to_owned()));
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[test]
+fn readme_app_commands_name_real_verbs_flags_and_scripts() {
+    let commands = readme_app_commands();
+    assert!(
+        (5..10).contains(&commands.len()),
+        "from init to a live page in under ten commands: {commands:?}"
+    );
+    for command in &commands {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let flags: Vec<&str> = words
+            .iter()
+            .copied()
+            .filter(|w| w.starts_with("--") && *w != "--")
+            .collect();
+        let help = |verb: &str| {
+            let out = Command::new(env!("CARGO_BIN_EXE_ferrovex"))
+                .args([verb, "--help"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "`ferrovex {verb}` does not exist ({command})"
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        match words.as_slice() {
+            // `cargo run -- <verb>` in an app: the app's binary has the same verbs as ours.
+            ["ferrovex", verb, ..] | ["cargo", "run", "--", verb, ..] => {
+                let help = help(verb);
+                for flag in flags {
+                    assert!(
+                        help.contains(flag),
+                        "`{command}`: {flag} is not a flag of {verb}"
+                    );
+                }
+            }
+            ["cargo", "install", ..] => {
+                let path = words.iter().skip_while(|w| **w != "--path").nth(1).unwrap();
+                let manifest =
+                    std::fs::read_to_string(workspace_root().join(path).join("Cargo.toml"))
+                        .unwrap();
+                assert!(
+                    manifest.contains("name = \"ferrovex\""),
+                    "{path} builds no ferrovex binary"
+                );
+            }
+            ["cargo", "test"] | ["cd", _] => {}
+            ["npm", "install"] => {}
+            ["npm", "run", script] => {
+                let package = include_str!("../../templates/vite/package.json");
+                assert!(
+                    package.contains(&format!("\"{script}\":")),
+                    "no npm script {script}"
+                );
+            }
+            _ => panic!("README command not checked by this test: {command}"),
+        }
+    }
+}
