@@ -30,6 +30,9 @@ pub enum Suite {
     Auth,
     /// Web origin: SSR page time to first byte with the auth cache off, in memory, in Redis.
     Web,
+    /// `ferrovex dev`: a one-line edit in a scaffolded app until its result is served (needs
+    /// this checkout and cargo; not part of `all`).
+    Dev,
 }
 
 /// Flags of `ferrovex bench`.
@@ -57,6 +60,9 @@ pub struct BenchArgs {
     /// Operations per sequential latency measurement.
     #[arg(long, default_value_t = 5000)]
     pub iterations: usize,
+    /// Edits in the dev suite.
+    #[arg(long, default_value_t = 7)]
+    pub edits: usize,
 }
 
 /// Latency summary of one measurement.
@@ -84,6 +90,18 @@ impl Stats {
             p99: at(0.99),
             mean: total / u32::try_from(n).unwrap_or(u32::MAX),
         }
+    }
+
+    /// A row in milliseconds (for measurements of seconds).
+    pub fn row_ms(&self, name: &str) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "| {name} | {} | {:.0} ms | {:.0} ms | {:.0} ms |",
+            self.n,
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.mean)
+        )
     }
 
     pub fn row(&self, name: &str) -> String {
@@ -361,6 +379,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             crate::bench_web::web_rows(args.auth_requests, args.duration_secs, args.connections)
                 .await?,
         );
+    }
+    if args.suite == Suite::Dev {
+        rows.extend(crate::bench_dev::dev_rows(args.edits).await?);
     }
     if matches!(args.suite, Suite::All | Suite::Sync) {
         rows.extend(crate::bench_sync::sync_rows(args.sync_writes, args.duration_secs).await?);

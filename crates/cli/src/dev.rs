@@ -289,7 +289,7 @@ fn dev_loop(args: &DevArgs, running: &Mutex<Option<Child>>) -> anyhow::Result<Ex
                 *guard = Some(start_server(&app, &exe, args)?);
                 drop(guard);
                 println!(
-                    "ferrovex dev: rebuilt and restarted in {:.1}s",
+                    "ferrovex dev: rebuilt and restarted in {:.2}s",
                     started.elapsed().as_secs_f64()
                 );
             }

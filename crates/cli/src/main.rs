@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_auth;
+mod bench_dev;
 mod bench_sync;
 mod bench_web;
 mod demo_web;
