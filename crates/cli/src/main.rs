@@ -7,7 +7,6 @@ mod bench_auth;
 mod bench_dev;
 mod bench_sync;
 mod bench_web;
-mod demo_web;
 mod dev;
 mod init;
 
@@ -35,7 +34,7 @@ enum Command {
 
 /// The built-in demo: its functions, plus its pages on the web origin.
 pub(crate) fn demo() -> ferrovex::Deployment {
-    ferrovex::Deployment::new(ferrovex_demo::app()).web(demo_web::DemoWeb)
+    ferrovex::Deployment::new(ferrovex_demo::app()).web(ferrovex::demo_web::DemoWeb)
 }
 
 fn main() -> std::process::ExitCode {

@@ -36,6 +36,8 @@
 
 mod cli;
 pub mod codegen;
+#[cfg(feature = "demo-web")]
+pub mod demo_web;
 mod deployment;
 mod jwks;
 mod run;

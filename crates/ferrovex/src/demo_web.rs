@@ -1,13 +1,21 @@
-//! The demo's pages on the web origin, started by `serve` through the library's
-//! [`ferrovex::WebOrigin`] hook like any app's own web origin would be.
+//! The demo's pages on the web origin (feature `demo-web`), started by `serve` through the
+//! [`crate::WebOrigin`] hook like any app's own web origin would be. The pages call the demo's
+//! functions (`messages:list`, `teams:create`, ...) over HTTP and the sync socket, so they
+//! belong with an app that has them. The router itself is [`pages::web_router`], for mounting
+//! in your own axum app.
 
 use std::sync::Arc;
 
-use ferrovex::{WebContext, WebOrigin, WebStarted};
 use futures_util::future::BoxFuture;
 
-/// The demo web app (`crates/web`).
-pub(crate) struct DemoWeb;
+use crate::{WebContext, WebOrigin, WebStarted};
+
+/// The demo web app's crate: `WebState`, `web_router`, `serve_web`.
+pub use ferrovex_web as pages;
+
+/// The demo web app as a [`WebOrigin`]: `Deployment::new(app).web(DemoWeb)`.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoWeb;
 
 /// The web origin's counters, on the API origin's `/metrics` and dashboard.
 #[derive(Debug)]
