@@ -3,9 +3,10 @@
 //! 1. `cargo build` the app (the compiler's diagnostics go straight to the terminal);
 //! 2. regenerate the TypeScript when `[package.metadata.ferrovex] codegen = "DIR"` is set;
 //! 3. start `<app> serve` on a dev data directory and fixed ports;
-//! 4. watch `src/`, `tests/`-free sources and `Cargo.toml`; on a change, rebuild. A failed build
-//!    keeps the old server answering; a good one replaces it on the same ports, and connected
-//!    clients reconnect and re-run their queries by themselves.
+//! 4. watch `src/` and `Cargo.toml`; on a change, rebuild. A failed build (or a new binary
+//!    whose `App` panics while it is built, caught by running its `codegen` first) keeps the
+//!    old server answering; a good one replaces it on the same ports, and connected clients
+//!    reconnect and re-run their queries by themselves.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,13 +77,16 @@ fn app_info(dir: &Path) -> anyhow::Result<AppInfo> {
         bail!("cargo metadata failed for {}", manifest.display());
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let manifest_str = manifest.canonicalize()?.display().to_string();
+    let canonical = manifest.canonicalize()?;
+    let same_file = |p: &serde_json::Value| {
+        p["manifest_path"]
+            .as_str()
+            .and_then(|m| Path::new(m).canonicalize().ok())
+            .is_some_and(|m| m == canonical)
+    };
     let package = meta["packages"]
         .as_array()
-        .and_then(|ps| {
-            ps.iter()
-                .find(|p| p["manifest_path"].as_str() == Some(manifest_str.as_str()))
-        })
+        .and_then(|ps| ps.iter().find(|p| same_file(p)))
         .with_context(|| format!("{} is not a package", manifest.display()))?;
     let bin = package["targets"]
         .as_array()
@@ -149,21 +153,50 @@ fn build(app: &AppInfo) -> anyhow::Result<Option<PathBuf>> {
         .context("cargo build succeeded but named no executable")
 }
 
-/// Regenerates the TypeScript, when configured.
+/// Regenerates the TypeScript (into a scratch folder when none is configured): this also
+/// builds the new binary's `App`, so a registration that panics (a duplicate path, say) is
+/// caught before the running server is replaced.
 fn codegen(app: &AppInfo, exe: &Path) -> anyhow::Result<()> {
-    let Some(out) = &app.codegen else {
-        return Ok(());
+    let scratch;
+    let out = match &app.codegen {
+        Some(out) => out.as_path(),
+        None => {
+            scratch = tempfile::tempdir()?;
+            scratch.path()
+        }
     };
-    let status = Command::new(exe)
+    let output = Command::new(exe)
         .arg("codegen")
         .arg("--out")
         .arg(out)
-        .status()
-        .context("cannot run codegen")?;
-    if !status.success() {
-        bail!("codegen failed");
+        .stdout(Stdio::null())
+        .output()
+        .context("cannot run the new binary")?;
+    if !output.status.success() {
+        bail!(
+            "the new binary fails before serving:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
     }
     Ok(())
+}
+
+/// Waits until the new server accepts connections on the API port, or has exited.
+fn wait_ready(child: &mut Child, port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited at start ({status}); see its output above");
+        }
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the server did not open port {port} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn start_server(app: &AppInfo, exe: &Path, args: &DevArgs) -> anyhow::Result<Child> {
@@ -172,6 +205,8 @@ fn start_server(app: &AppInfo, exe: &Path, args: &DevArgs) -> anyhow::Result<Chi
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     // A copy of the binary runs, so the next build can replace the original freely.
     let run_dir = app.root.join(".ferrovex");
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let copy = run_dir.join(format!("{}-dev", app.bin));
     let _ = std::fs::remove_file(&copy);
     std::fs::copy(exe, &copy).context("cannot copy the app's binary")?;
@@ -241,7 +276,10 @@ fn dev_loop(args: &DevArgs, running: &Mutex<Option<Child>>) -> anyhow::Result<Ex
         bail!("the first build failed; fix the errors above and run `ferrovex dev` again");
     };
     codegen(&app, &exe)?;
-    *running.lock() = Some(start_server(&app, &exe, args)?);
+    let mut child = start_server(&app, &exe, args)?;
+    let ready = wait_ready(&mut child, args.api_port);
+    *running.lock() = Some(child);
+    ready?;
     println!(
         "ferrovex dev: serving on http://127.0.0.1:{} (ready in {:.1}s); watching {}",
         args.api_port,
@@ -249,15 +287,21 @@ fn dev_loop(args: &DevArgs, running: &Mutex<Option<Child>>) -> anyhow::Result<Ex
         app.root.join("src").display()
     );
     if args.once {
-        if let Some(mut child) = running.lock().take() {
-            let status = child.wait()?;
-            return Ok(if status.success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
+        // The child stays in `running`, so a signal to `dev` still stops it.
+        loop {
+            let status = match running.lock().as_mut() {
+                Some(child) => child.try_wait()?,
+                None => return Ok(ExitCode::SUCCESS),
+            };
+            if let Some(status) = status {
+                return Ok(if status.success() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            std::thread::sleep(POLL);
         }
-        return Ok(ExitCode::SUCCESS);
     }
     let mut seen = snapshot(&app.root);
     loop {
@@ -286,12 +330,19 @@ fn dev_loop(args: &DevArgs, running: &Mutex<Option<Child>>) -> anyhow::Result<Ex
                 if let Some(mut old) = guard.take() {
                     stop_server(&mut old);
                 }
-                *guard = Some(start_server(&app, &exe, args)?);
+                let restarted = start_server(&app, &exe, args).and_then(|mut child| {
+                    let ready = wait_ready(&mut child, args.api_port);
+                    *guard = Some(child);
+                    ready
+                });
                 drop(guard);
-                println!(
-                    "ferrovex dev: rebuilt and restarted in {:.2}s",
-                    started.elapsed().as_secs_f64()
-                );
+                match restarted {
+                    Ok(()) => println!(
+                        "ferrovex dev: rebuilt and restarted in {:.2}s",
+                        started.elapsed().as_secs_f64()
+                    ),
+                    Err(e) => println!("ferrovex dev: {e:#}; fix it and save again"),
+                }
             }
         }
     }

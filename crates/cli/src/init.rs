@@ -106,6 +106,21 @@ fn crate_name(raw: &str) -> anyhow::Result<String> {
     Ok(name)
 }
 
+/// `s` as a TOML basic string, quoted.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn render(content: &str, vars: &[(&str, &str)]) -> String {
     let mut out = content.to_owned();
     for (key, value) in vars {
@@ -158,10 +173,12 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         "# codegen = \"web/convex/_generated\"".to_owned()
     };
     let library_path = library.display().to_string();
+    // A TOML basic string: quotes, backslashes and control characters escaped.
+    let library_toml = toml_string(&library_path);
     let vars = [
         ("name", name.as_str()),
         ("crate", crate_ident.as_str()),
-        ("ferrovex_path", library_path.as_str()),
+        ("ferrovex_path", library_toml.as_str()),
         ("codegen_line", codegen_line.as_str()),
     ];
     let mut files: Vec<&Template> = APP.iter().collect();
@@ -211,5 +228,12 @@ mod tests {
         assert_eq!(crate_name("todo_2").unwrap(), "todo_2");
         assert!(crate_name("42").is_err());
         assert_eq!(render("a {{name}} b {{name}}", &[("name", "x")]), "a x b x");
+    }
+
+    #[test]
+    fn paths_are_written_as_toml_strings() {
+        assert_eq!(toml_string("/srv/ferrovex"), "\"/srv/ferrovex\"");
+        assert_eq!(toml_string("/a \"b\"\\c"), "\"/a \\\"b\\\"\\\\c\"");
+        assert_eq!(toml_string("/tab\there"), "\"/tab\\u0009here\"");
     }
 }

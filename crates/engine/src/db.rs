@@ -17,6 +17,7 @@ use crate::error::EngineError;
 use crate::identity::Identity;
 use crate::range::IndexRange;
 use crate::readset::{ReadSet, WriteSet};
+use crate::typed::{Doc, Id, Table};
 
 /// Most documents one execution may read.
 pub const MAX_DOCUMENTS_READ: usize = 32_768;
@@ -101,10 +102,31 @@ pub struct DatabaseReader<'a> {
     pub(crate) state: &'a mut TxnState,
 }
 
+/// A typed document of table `T` by typed id; `None` when missing or stored in another table
+/// (ids do not encode their table, so an `Id<T>` from a client is checked here).
+fn get_typed<T: Table + serde::de::DeserializeOwned>(
+    txn: &mut dyn ReadTxn,
+    state: &mut TxnState,
+    id: &Id<T>,
+) -> Result<Option<Doc<T>>, EngineError> {
+    match get_recorded(txn, state, id.untyped())? {
+        Some(doc) if doc.table.as_str() == T::NAME => Ok(Some(Doc::try_from(doc)?)),
+        _ => Ok(None),
+    }
+}
+
 impl DatabaseReader<'_> {
     /// A document by id, or `None`.
     pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, EngineError> {
         get_recorded(self.txn, self.state, id)
+    }
+
+    /// A typed document by typed id, or `None` when it is missing or in another table.
+    pub fn get_doc<T: Table + serde::de::DeserializeOwned>(
+        &mut self,
+        id: &Id<T>,
+    ) -> Result<Option<Doc<T>>, EngineError> {
+        get_typed(self.txn, self.state, id)
     }
 
     /// Starts a query over `table` (by creation time unless an index is chosen).
@@ -181,6 +203,14 @@ impl DatabaseWriter<'_> {
     /// A document by id, or `None` (sees this mutation's own writes).
     pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, EngineError> {
         get_recorded(self.txn, self.state, id)
+    }
+
+    /// A typed document by typed id, or `None` when it is missing or in another table.
+    pub fn get_doc<T: Table + serde::de::DeserializeOwned>(
+        &mut self,
+        id: &Id<T>,
+    ) -> Result<Option<Doc<T>>, EngineError> {
+        get_typed(self.txn, self.state, id)
     }
 
     /// Starts a query over `table` (sees this mutation's own writes).

@@ -84,6 +84,15 @@ pub(crate) struct Registered {
     pub(crate) body: Function,
 }
 
+/// Whether arguments of this shape can be an object, which is what clients always send.
+fn takes_an_object(validator: &Validator) -> bool {
+    match validator {
+        Validator::Object(_) | Validator::Record(..) | Validator::Any => true,
+        Validator::Union(options) => !options.is_empty() && options.iter().all(takes_an_object),
+        _ => false,
+    }
+}
+
 /// Arguments for functions that take none (`{}`).
 #[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,11 +222,17 @@ impl App {
             Ok(p) => p,
             Err(e) => panic!("cannot register function: {e}"),
         };
+        let args = A::validator();
+        if !takes_an_object(&args) {
+            panic!(
+                "cannot register function {path}: its arguments are {args}, but clients always send an object; use a struct (or NoArgs)"
+            );
+        }
         FunctionSpec {
             path,
             kind,
             visibility,
-            args: A::validator(),
+            args,
             returns: R::validator(),
         }
     }

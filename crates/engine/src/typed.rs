@@ -340,15 +340,28 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Doc<T> {
     }
 }
 
+/// Adds the system fields to every object shape of a table's document validator (a plain
+/// object, or each object of a union for enum-typed tables).
+fn with_system_fields(validator: Validator, table: &str) -> Validator {
+    match validator {
+        Validator::Object(mut fields) => {
+            fields.insert("_id".to_owned(), v::id(table));
+            fields.insert("_creationTime".to_owned(), v::float64());
+            Validator::Object(fields)
+        }
+        Validator::Union(options) => Validator::Union(
+            options
+                .into_iter()
+                .map(|o| with_system_fields(o, table))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 impl<T: Table> Type for Doc<T> {
     fn validator() -> Validator {
-        let mut fields = match T::validator() {
-            Validator::Object(fields) => fields,
-            _ => BTreeMap::new(),
-        };
-        fields.insert("_id".to_owned(), v::id(T::NAME));
-        fields.insert("_creationTime".to_owned(), v::float64());
-        Validator::Object(fields)
+        with_system_fields(T::validator(), T::NAME)
     }
 }
 

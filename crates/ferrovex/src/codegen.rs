@@ -120,9 +120,12 @@ impl Tree {
     fn write(&self, out: &mut String, indent: usize) {
         if let Some(leaf) = &self.leaf {
             out.push_str(leaf);
-            return;
-        }
-        if self.children.is_empty() {
+            if self.children.is_empty() {
+                return;
+            }
+            // A module's default export beside its named functions.
+            out.push_str(" & ");
+        } else if self.children.is_empty() {
             out.push_str("{}");
             return;
         }
@@ -196,8 +199,10 @@ fn data_model_d_ts(app: &App) -> String {
         let field_paths = if open {
             "string".to_owned()
         } else {
-            fields
-                .keys()
+            let mut paths = Vec::new();
+            field_paths_of(&fields, "", &mut paths);
+            paths
+                .iter()
                 .map(|k| format!("{k:?}"))
                 .collect::<Vec<_>>()
                 .join(" | ")
@@ -207,7 +212,10 @@ fn data_model_d_ts(app: &App) -> String {
             "by_creation_time: [\"_creationTime\"]".to_owned(),
         ];
         for index in schema.indexes_of(table) {
-            if index.fields.is_empty() {
+            // The creation-time index, and user indexes shadowing the two built-in names.
+            if index.fields.is_empty()
+                || matches!(index.name.as_str(), "by_id" | "by_creation_time")
+            {
                 continue;
             }
             let mut columns: Vec<String> = index.fields.iter().map(|f| format!("{f:?}")).collect();
@@ -224,6 +232,21 @@ fn data_model_d_ts(app: &App) -> String {
     format!(
         "{HEADER}\nimport type {{\n  DocumentByName,\n  TableNamesInDataModel,\n  SystemTableNames,\n}} from \"convex/server\";\nimport type {{ GenericId }} from \"convex/values\";\n\n/** Every table: its documents, field paths and indexes. */\nexport type DataModel = {{\n{tables}}};\n\n/** The names of the app's tables. */\nexport type TableNames = TableNamesInDataModel<DataModel>;\n\n/** A document of a table, with `_id` and `_creationTime`. */\nexport type Doc<TableName extends TableNames> = DocumentByName<DataModel, TableName>;\n\n/** The id of a document in a table. */\nexport type Id<TableName extends TableNames | SystemTableNames> = GenericId<TableName>;\n"
     )
+}
+
+/// Every field path of an object shape (`a`, `a.b`, ...), as Convex's `fieldPaths` lists them.
+fn field_paths_of(fields: &BTreeMap<String, Validator>, prefix: &str, out: &mut Vec<String>) {
+    for (name, validator) in fields {
+        let path = format!("{prefix}{name}");
+        out.push(path.clone());
+        let inner = match validator {
+            Validator::Optional(inner) => inner.as_ref(),
+            other => other,
+        };
+        if let Validator::Object(nested) = inner {
+            field_paths_of(nested, &format!("{path}."), out);
+        }
+    }
 }
 
 /// An object key: bare when it is an identifier, else quoted.

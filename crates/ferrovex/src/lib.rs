@@ -34,11 +34,17 @@
 //! [`testing`] harness, [`codegen`], the [`ssr`] toolkit and [`Deployment`] for serving a web
 //! origin beside the backend. Engine internals stay in `ferrovex-engine`.
 
+// `#[derive(Type)]` names `::ferrovex`; this makes that path work inside the crate too.
+extern crate self as ferrovex;
+
 mod cli;
 pub mod codegen;
 #[cfg(feature = "demo-web")]
 pub mod demo_web;
 mod deployment;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod derive_tests;
 mod jwks;
 mod run;
 pub mod serve;

@@ -11,7 +11,8 @@
 //! let mine: Vec<serde_json::Value> = alice.query("messages:mine", &serde_json::json!({})).unwrap();
 //! ```
 //!
-//! Unlike a mock, every call goes through the same argument validation, transactions, indexes
+//! Calls block; they work from plain `#[test]`s and inside `#[tokio::test]`s. Unlike a mock,
+//! every call goes through the same argument validation, transactions, indexes
 //! and document validators as a deployment. Calls are internal, so internal functions can be
 //! tested too.
 
@@ -52,15 +53,39 @@ impl std::fmt::Display for TestError {
 impl std::error::Error for TestError {}
 
 struct Shared {
-    runtime: tokio::runtime::Runtime,
+    /// The harness's own runtime; `None` once dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     engine: Engine,
     /// Kept until the harness is dropped; the database lives in it.
     _dir: tempfile::TempDir,
 }
 
+impl Shared {
+    /// Runs `f` to completion on the harness's runtime, from a thread of its own, so calls
+    /// work from plain `#[test]`s and from inside `#[tokio::test]`s alike.
+    fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        let Some(runtime) = &self.runtime else {
+            unreachable!("the runtime lives as long as the harness")
+        };
+        std::thread::scope(|s| match s.spawn(|| runtime.block_on(f)).join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    }
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
         self.engine.shutdown();
+        // A runtime may not be dropped inside another one (a `#[tokio::test]`): drop it on a
+        // thread of its own.
+        if let Some(runtime) = self.runtime.take() {
+            let _ = std::thread::spawn(move || drop(runtime)).join();
+        }
     }
 }
 
@@ -111,7 +136,7 @@ impl TestApp {
         };
         Ok(TestApp {
             shared: Arc::new(Shared {
-                runtime,
+                runtime: Some(runtime),
                 engine,
                 _dir: dir,
             }),
@@ -188,7 +213,7 @@ impl TestApp {
         let args = to_value(args).map_err(|e| TestError::Conversion(e.to_string()))?;
         let engine = self.shared.engine.clone();
         let identity = self.identity.clone();
-        let outcome = self.shared.runtime.block_on(async move {
+        let outcome = self.shared.block_on(async move {
             engine
                 .call_as(Some(kind), &path, args, Transport::Internal, identity)
                 .await

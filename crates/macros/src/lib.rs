@@ -1,8 +1,10 @@
 //! `#[derive(Type)]`: gives a Rust type its Convex validator (`ferrovex::Type`), reading the
 //! serde attributes that change the wire shape (`rename`, `rename_all`, `default`, `skip`,
-//! `tag`, `content`, `untagged`, `transparent`). Attributes that would make the validator lie
-//! (`flatten`, `with`, `from`, `into`, ...) are compile errors, so a derived validator always
-//! describes what serde reads and writes.
+//! `tag`, `content`, `untagged`, `transparent`). Fields skipped in one direction only
+//! (`skip_serializing`, `skip_serializing_if`, `skip_deserializing`) are optional, because one
+//! validator describes both what functions read and what they write. Attributes that would
+//! make the validator lie (`flatten`, `with`, `from`, `into`, ...) are compile errors, so a
+//! derived validator always describes what serde reads and writes.
 //!
 //! `#[ferrovex(table = "messages")]` also implements `ferrovex::Table`, so `Id<Message>` is
 //! `v.id("messages")` and `Doc<Message>` is a stored message. `#[ferrovex(crate = "path")]`
@@ -132,6 +134,9 @@ struct Attrs {
     rename_all: Option<RenameRule>,
     default: bool,
     skip: bool,
+    /// Skipped in one direction only (`skip_serializing[_if]`, `skip_deserializing`): the
+    /// field may be missing on one side, so it is optional in the one validator for both.
+    one_way: bool,
     tag: Option<String>,
     content: Option<String>,
     untagged: bool,
@@ -145,7 +150,6 @@ const HARMLESS: &[&str] = &[
     "deny_unknown_fields",
     "bound",
     "alias",
-    "skip_serializing_if",
     "borrow",
     "expecting",
     "variant_identifier",
@@ -187,8 +191,12 @@ fn parse_attrs(attrs: &[Attribute]) -> Result<Attrs> {
                             let _: LitStr = meta.value()?.parse()?;
                         }
                     }
-                    "skip" | "skip_deserializing" => out.skip = true,
-                    "skip_serializing" => {}
+                    "skip" => out.skip = true,
+                    "skip_deserializing" | "skip_serializing" => out.one_way = true,
+                    "skip_serializing_if" => {
+                        out.one_way = true;
+                        let _: syn::Expr = meta.value()?.parse()?;
+                    }
                     "tag" => out.tag = Some(meta.value()?.parse::<LitStr>()?.value()),
                     "content" => out.content = Some(meta.value()?.parse::<LitStr>()?.value()),
                     "untagged" => out.untagged = true,
@@ -283,7 +291,7 @@ impl Ctx {
                 (None, None) => raw,
             };
             let ty = &field.ty;
-            let has_default = attrs.default || container_default;
+            let has_default = attrs.default || container_default || attrs.one_way;
             out.push((name, quote!(#k::field_validator::<#ty>(#has_default))));
         }
         Ok(out)
@@ -318,6 +326,17 @@ fn expand(input: &DeriveInput) -> Result<Tokens> {
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let validator = ctx.validator();
+    // A newtype or transparent struct around an `Option` may be missing as a field, like it.
+    let optional_field = match &input.data {
+        Data::Struct(data) => inner_type(&attrs, &data.fields).map(|ty| {
+            quote! {
+                fn optional_field() -> bool {
+                    <#ty as #k::Type>::optional_field()
+                }
+            }
+        }),
+        _ => None,
+    };
     let table = match &attrs.table {
         Some(table) => quote! {
             impl #impl_generics #k::Table for #name #ty_generics #where_clause {
@@ -331,9 +350,23 @@ fn expand(input: &DeriveInput) -> Result<Tokens> {
             fn validator() -> #validator {
                 #body
             }
+            #optional_field
         }
         #table
     })
+}
+
+/// The field type a transparent or newtype struct stands for, if it is one.
+fn inner_type<'a>(attrs: &Attrs, fields: &'a Fields) -> Option<&'a syn::Type> {
+    match fields {
+        Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 => Some(&unnamed.unnamed[0].ty),
+        Fields::Named(named) if attrs.transparent => named
+            .named
+            .iter()
+            .find(|f| !parse_attrs(&f.attrs).map(|a| a.skip).unwrap_or(false))
+            .map(|f| &f.ty),
+        _ => None,
+    }
 }
 
 fn struct_validator(ctx: &Ctx, attrs: &Attrs, ident: &str, fields: &Fields) -> Result<Tokens> {
@@ -400,7 +433,7 @@ fn enum_validator(ctx: &Ctx, attrs: &Attrs, data: &syn::DataEnum) -> Result<Toke
                 Some(ctx.object(ctx.named_fields(named, vattrs.rename_all, false)?))
             }
         };
-        let option = if attrs.untagged {
+        let option = if attrs.untagged || vattrs.untagged {
             content.unwrap_or_else(|| quote!(#validator::Null))
         } else {
             match (&attrs.tag, &attrs.content) {

@@ -65,6 +65,10 @@ fn add(ctx: &mut MutationCtx, args: AddArgs) -> FnResult<Id<Task>> {
 }
 
 fn set_done(ctx: &mut MutationCtx, args: SetDoneArgs) -> FnResult<()> {
+    // `get_doc` checks that the id is a task's (ids do not say which table they belong to).
+    if ctx.db.get_doc(&args.id)?.is_none() {
+        return Err(ConvexError::new("no such task").into());
+    }
     ctx.db.patch(&args.id, &Value::object([("done", args.done)]))?;
     Ok(())
 }
