@@ -68,11 +68,11 @@ describe("the generated api", () => {
   test("clients cannot call an internal function", async () => {
     await assert.rejects(
       http.query(internal.tasks.openCount, { list: list() }),
-      (e) => e.message.includes("Could not find public function for 'tasks:openCount'"),
+      (e) => e.message.includes("Could not find public function for 'tasks:openCount'."),
     );
     await assert.rejects(
       live.query(internal.tasks.openCount, { list: list() }),
-      (e) => e.message.includes("Could not find public function for 'tasks:openCount'"),
+      (e) => e.message.includes("Could not find public function for 'tasks:openCount'."),
     );
   });
 

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     #[command(flatten)]
-    Deployment(ferrovex::Command),
+    Deployment(Box<ferrovex::Command>),
     /// Measure the HTTP API on loopback against an in-process deployment.
     Bench(bench::BenchArgs),
     /// Scaffold a new app crate (a Rust backend on the ferrovex library) in a folder.
@@ -34,14 +34,21 @@ enum Command {
 
 /// The built-in demo: its functions, plus its pages on the web origin.
 pub(crate) fn demo() -> ferrovex::Deployment {
-    ferrovex::Deployment::new(ferrovex_demo::app()).web(ferrovex::demo_web::DemoWeb)
+    ferrovex::Deployment::new(ferrovex_demo::app())
+        .web(ferrovex::demo_web::DemoWeb)
+        .customize(|app, args| match args.demo_cron_secs {
+            Some(secs) if secs > 0 => {
+                ferrovex_demo::with_cron(app, std::time::Duration::from_secs(secs))
+            }
+            _ => app,
+        })
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Deployment(command) => {
-            ferrovex::run_async(async move { ferrovex::run_command(&demo(), command).await })
+            ferrovex::run_async(async move { ferrovex::run_command(&demo(), *command).await })
         }
         Command::Bench(args) => ferrovex::run_async(bench::bench(args)),
         Command::Init(args) => ferrovex::run_async(async move { init::init(args) }),

@@ -8,11 +8,16 @@
 //! - `auth:getCurrentUser` `{}`, `teams:listMyTeams` `{}`, `teams:create` `{name}`
 //! - `config:getSettings` `{}`, `config:setSettings` `{theme?, motd?}`, `posts:search` `{q}`,
 //!   `posts:create` `{title, body}`, `session:get` `{}`, `reports:get` `{}`
+//! - `reminders:schedule` `{text, delayMs}` (schedules the internal `reminders:fire {text}`),
+//!   `reminders:cancel` `{id}`, `reminders:list` `{}`, `reminders:jobs` `{}`
+//! - `demo:scheduleSleep` `{ms}` (a scheduled action), `demo:sleepJobs` `{}`, `demo:cronTicks`
+//!   `{}` (the runs of the `demo` cron, on with `--demo-cron-secs N`)
 
 mod auth;
 mod counter;
 mod demo;
 mod messages;
+mod reminders;
 mod site;
 mod teams;
 
@@ -35,6 +40,10 @@ pub fn schema() -> Schema {
                 .document(v::object([("title", v::string()), ("body", v::string())])),
         )
         .table("counters", TableDef::default().index("by_name", ["name"]))
+        .table(
+            "reminders",
+            TableDef::default().document(reminders::Reminder::validator()),
+        )
         .table("teams", TableDef::default().index("by_owner", ["owner"]))
 }
 
@@ -46,5 +55,19 @@ pub fn app() -> App {
     let app = auth::register(app);
     let app = teams::register(app);
     let app = site::register(app);
+    let app = reminders::register(app);
     demo::register(app)
+}
+
+/// The demo cron's name: it increments the counter `cron` (`--demo-cron-secs N`).
+pub const DEMO_CRON: &str = "demo";
+
+/// The demo app with its cron running every `every`.
+pub fn with_cron(app: App, every: std::time::Duration) -> App {
+    app.cron_interval(
+        DEMO_CRON,
+        every,
+        "counter:increment",
+        &Value::object([("name", "cron")]),
+    )
 }

@@ -115,10 +115,25 @@ pub struct MutationCtx<'a> {
     /// The database, read-write.
     pub db: DatabaseWriter<'a>,
     pub(crate) logs: &'a mut LogLines,
+    pub(crate) app: &'a crate::registry::App,
 }
 
-impl MutationCtx<'_> {
+impl<'a> MutationCtx<'a> {
     log_methods!();
+
+    /// This mutation's commit time, ms since the epoch (the same for every call in it).
+    pub fn now_ms(&self) -> f64 {
+        self.db.txn.ts().as_millis_f64()
+    }
+
+    /// Schedules functions in this mutation's transaction: if the mutation fails, nothing is
+    /// scheduled (`ctx.scheduler().run_after(delay, "reminders:fire", &args)`).
+    pub fn scheduler(&mut self) -> crate::scheduler::MutationScheduler<'_, 'a> {
+        crate::scheduler::MutationScheduler {
+            db: &mut self.db,
+            app: self.app,
+        }
+    }
 }
 
 /// The context of an action: no database access of its own, but it can run queries and
@@ -147,6 +162,23 @@ impl ActionCtx {
     /// Logs a line at level `LOG`.
     pub fn log(&self, message: impl Display) {
         self.logs.lock().push("LOG", &message);
+    }
+
+    /// Schedules functions; each call commits on its own.
+    pub fn scheduler(&self) -> crate::scheduler::ActionScheduler<'_> {
+        crate::scheduler::ActionScheduler {
+            engine: &self.engine,
+        }
+    }
+
+    /// Runs another action and returns its result.
+    pub async fn run_action<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        args: &impl Serialize,
+    ) -> FnResult<R> {
+        self.call(crate::kind::FunctionKind::Action, path, args)
+            .await
     }
 
     async fn call<R: DeserializeOwned>(

@@ -49,6 +49,8 @@ pub(crate) struct TxnState {
     pub(crate) identity_read: bool,
     /// Ferrovex's own code (auth) may touch system tables; user functions may not.
     pub(crate) system: bool,
+    /// Jobs this transaction scheduled (bounded; a commit that scheduled wakes the scheduler).
+    pub(crate) scheduled: usize,
 }
 
 impl TxnState {
@@ -60,6 +62,7 @@ impl TxnState {
             identity: None,
             identity_read: false,
             system: false,
+            scheduled: 0,
         }
     }
 
@@ -115,7 +118,48 @@ fn get_typed<T: Table + serde::de::DeserializeOwned>(
     }
 }
 
+/// System tables functions may read through `ctx.db.system()` (Convex's `ctx.db.system`).
+/// Auth's tables (`_users`, `_sessions`, ...) are not among them.
+pub const READABLE_SYSTEM_TABLES: &[&str] = &[crate::scheduler::SCHEDULED_TABLE];
+
+/// Read access to [`READABLE_SYSTEM_TABLES`] (`ctx.db.system().query("_scheduled_functions")`).
+pub struct SystemReader<'r> {
+    txn: &'r mut dyn ReadTxn,
+    state: &'r mut TxnState,
+}
+
+impl SystemReader<'_> {
+    /// Starts a query over a readable system table.
+    pub fn query(&mut self, table: &str) -> Result<Query<'_>, EngineError> {
+        if !READABLE_SYSTEM_TABLES.contains(&table) {
+            return Err(EngineError::BadDatabaseCall(format!(
+                "{table:?} is not a system table functions may read (those are {READABLE_SYSTEM_TABLES:?})"
+            )));
+        }
+        Query::open(self.txn, self.state, table, true)
+    }
+
+    /// A document of a readable system table by id, or `None`.
+    pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, EngineError> {
+        self.state.reads.ids.insert(id.clone());
+        let doc = self
+            .txn
+            .get(id)?
+            .filter(|d| READABLE_SYSTEM_TABLES.contains(&d.table.as_str()));
+        self.state.count_reads(usize::from(doc.is_some()))?;
+        Ok(doc)
+    }
+}
+
 impl DatabaseReader<'_> {
+    /// Read access to the system tables functions may see (`_scheduled_functions`).
+    pub fn system(&mut self) -> SystemReader<'_> {
+        SystemReader {
+            txn: self.txn,
+            state: self.state,
+        }
+    }
+
     /// A document by id, or `None`.
     pub fn get(&mut self, id: &DocumentId) -> Result<Option<Document>, EngineError> {
         get_recorded(self.txn, self.state, id)
@@ -205,6 +249,14 @@ impl DatabaseWriter<'_> {
         get_recorded(self.txn, self.state, id)
     }
 
+    /// Read access to the system tables functions may see (`_scheduled_functions`).
+    pub fn system(&mut self) -> SystemReader<'_> {
+        SystemReader {
+            txn: &mut *self.txn,
+            state: self.state,
+        }
+    }
+
     /// A typed document by typed id, or `None` when it is missing or in another table.
     pub fn get_doc<T: Table + serde::de::DeserializeOwned>(
         &mut self,
@@ -256,6 +308,28 @@ impl DatabaseWriter<'_> {
         self.txn.insert(&doc)?;
         self.writes.record(&self.state.schema, None, Some(&doc));
         Ok(doc.id)
+    }
+
+    /// A document by id in any table, for Ferrovex's own bookkeeping (the scheduler's rows).
+    pub(crate) fn raw_get(&mut self, id: &DocumentId) -> Result<Option<Document>, EngineError> {
+        Ok(self.txn.get(id)?)
+    }
+
+    /// Replaces a document's fields in any table, for Ferrovex's own bookkeeping.
+    pub(crate) fn raw_replace(
+        &mut self,
+        old: Document,
+        fields: std::collections::BTreeMap<String, Value>,
+    ) -> Result<(), EngineError> {
+        self.write_replacement(old, fields)
+    }
+
+    /// Deletes a document in any table, for Ferrovex's own bookkeeping.
+    pub(crate) fn raw_delete(&mut self, id: &DocumentId) -> Result<(), EngineError> {
+        self.count_write()?;
+        let old = self.txn.delete(id)?;
+        self.writes.record(&self.state.schema, Some(&old), None);
+        Ok(())
     }
 
     fn existing(&mut self, id: &DocumentId) -> Result<Document, EngineError> {
@@ -376,8 +450,23 @@ impl<'a> Query<'a> {
         state: &'a mut TxnState,
         table: &str,
     ) -> Result<Query<'a>, EngineError> {
+        Query::open(txn, state, table, false)
+    }
+
+    /// `readable_system`: the caller went through `ctx.db.system()`, so the system tables in
+    /// [`READABLE_SYSTEM_TABLES`] are allowed too.
+    fn open(
+        txn: &'a mut dyn ReadTxn,
+        state: &'a mut TxnState,
+        table: &str,
+        readable_system: bool,
+    ) -> Result<Query<'a>, EngineError> {
+        let allowed_system =
+            state.system || (readable_system && READABLE_SYSTEM_TABLES.contains(&table));
         let table = TableName::parse(table)
-            .or_else(|| (state.system && table.starts_with('_')).then(|| TableName::system(table)))
+            .or_else(|| {
+                (allowed_system && table.starts_with('_')).then(|| TableName::system(table))
+            })
             .ok_or_else(|| EngineError::BadDatabaseCall(format!("invalid table name {table:?}")))?;
         let index = state
             .schema

@@ -88,6 +88,9 @@ pub struct EngineConfig {
     /// How often to look for commits made by another process on the same database (`None`:
     /// never, for a database only this process writes).
     pub foreign_commit_poll: Option<Duration>,
+    /// Run scheduled functions and crons (off for one-shot commands such as `jwks`, which
+    /// open the database but must not run anyone's jobs).
+    pub scheduler: bool,
 }
 
 impl Default for EngineConfig {
@@ -96,6 +99,7 @@ impl Default for EngineConfig {
             cache_bytes: DEFAULT_CACHE_BYTES,
             print_log: false,
             foreign_commit_poll: Some(Duration::from_millis(50)),
+            scheduler: true,
         }
     }
 }
@@ -121,6 +125,8 @@ struct Inner {
     /// Held from a commit until it is published (see [`Inner::catch_up_foreign_commits`]).
     publish_lock: Arc<parking_lot::Mutex<()>>,
     stopped: std::sync::atomic::AtomicBool,
+    /// Woken by commits that scheduled jobs, so the scheduler need not poll for them.
+    scheduler_wake: tokio::sync::Notify,
 }
 
 impl Inner {
@@ -215,11 +221,18 @@ fn decode_stored(stored: &StoredOutcome, started: Instant) -> Result<Outcome, Fn
 }
 
 /// Converts a function error into what the client sees; internals go to the server log only.
+/// What a mutation's transaction records besides the function's own writes.
+#[derive(Default)]
+struct MutationExtra {
+    /// `(session, request id)`: the outcome, for deduplicating a re-sent mutation.
+    dedup: Option<(String, u32)>,
+    /// A scheduled job's row (claimed before, marked `success` after).
+    hook: Option<crate::scheduler::JobHook>,
+}
+
 /// Convex's answer for a path no client may call: missing, or internal.
 fn not_found(path: &FunctionPath) -> FunctionFailure {
-    FunctionFailure::Message(format!(
-        "Could not find public function for '{path}'. Did you forget to run `npx convex dev` or `npx convex deploy`?"
-    ))
+    FunctionFailure::Message(format!("Could not find public function for '{path}'."))
 }
 
 fn to_failure(path: &FunctionPath, error: FnError) -> FunctionFailure {
@@ -251,6 +264,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
+        let mut app = app;
+        app.schema = app.schema.merge(crate::scheduler::system_schema());
         persistence.open_indexes(&app.schema.all_indexes())?;
         let publish_lock = Arc::new(parking_lot::Mutex::new(()));
         let committer = Committer::start(persistence.clone(), publish_lock.clone())?;
@@ -272,10 +287,19 @@ impl Engine {
                 commits: AtomicU64::new(0),
                 publish_lock,
                 stopped: std::sync::atomic::AtomicBool::new(false),
+                scheduler_wake: tokio::sync::Notify::new(),
             }),
         };
         if let Some(every) = config.foreign_commit_poll {
             spawn_foreign_commit_watch(&engine.inner, every)?;
+        }
+        if config.scheduler {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(engine.clone().run_scheduler());
+                }
+                Err(_) => tracing::warn!("no async runtime: scheduled functions will not run"),
+            }
         }
         Ok(engine)
     }
@@ -289,6 +313,67 @@ impl Engine {
     /// The timestamp of the latest commit.
     pub fn latest_ts(&self) -> Timestamp {
         self.inner.persistence.latest_ts()
+    }
+
+    /// The clock the engine stamps commits with.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// The application.
+    pub(crate) fn app(&self) -> &App {
+        &self.inner.app
+    }
+
+    /// Whether [`Engine::shutdown`] was called.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Notified when a commit scheduled jobs.
+    pub(crate) fn scheduler_wake(&self) -> &tokio::sync::Notify {
+        &self.inner.scheduler_wake
+    }
+
+    /// Runs a due scheduled mutation in one transaction with its job row's change to
+    /// `success` (and a cron's next tick), after checking the row is still pending.
+    pub(crate) async fn run_scheduled_mutation(
+        &self,
+        path: &FunctionPath,
+        args: Value,
+        hook: crate::scheduler::JobHook,
+        transport: Transport,
+    ) -> Outcome {
+        let started = Instant::now();
+        let canonical_args = canonical_string(&args);
+        let Some(Function::Mutation(f)) = self.lookup(path, Transport::Internal) else {
+            return Outcome::failed(not_found(path), started);
+        };
+        let outcome = self
+            .run_mutation(
+                path,
+                f,
+                args,
+                MutationExtra {
+                    dedup: None,
+                    hook: Some(hook),
+                },
+                None,
+                started,
+            )
+            .await;
+        let skipped =
+            matches!(&outcome.result, Err(f) if f.message() == crate::scheduler::NOT_PENDING);
+        if !skipped {
+            self.record(
+                FunctionKind::Mutation,
+                path,
+                &canonical_args,
+                transport,
+                &outcome,
+            );
+        }
+        outcome
     }
 
     /// The kind of the function at `path`, if registered.
@@ -366,7 +451,7 @@ impl Engine {
                     .await
             }
             (Some(Function::Mutation(f)), _) => {
-                self.run_mutation(path, f, args, None, identity, started)
+                self.run_mutation(path, f, args, MutationExtra::default(), identity, started)
                     .await
             }
             (Some(Function::Action(f)), _) => {
@@ -399,11 +484,18 @@ impl Engine {
         let outcome = match self.lookup(path, transport) {
             Some(Function::Mutation(f)) if session.len() <= MAX_SESSION_ID_LEN => {
                 let dedup = Some((session.to_owned(), request_id));
-                self.run_mutation(path, f, args, dedup, identity, started)
-                    .await
+                self.run_mutation(
+                    path,
+                    f,
+                    args,
+                    MutationExtra { dedup, hook: None },
+                    identity,
+                    started,
+                )
+                .await
             }
             Some(Function::Mutation(f)) => {
-                self.run_mutation(path, f, args, None, identity, started)
+                self.run_mutation(path, f, args, MutationExtra::default(), identity, started)
                     .await
             }
             _ => {
@@ -735,10 +827,11 @@ impl Engine {
         path: &FunctionPath,
         f: Arc<crate::registry::MutationFn>,
         args: Value,
-        dedup: Option<(String, u32)>,
+        extra: MutationExtra,
         identity: Option<Arc<Identity>>,
         started: Instant,
     ) -> Outcome {
+        let MutationExtra { dedup, hook } = extra;
         let (reply_tx, reply_rx) = oneshot::channel::<Outcome>();
         let inner = self.inner.clone();
         let job_path = path.clone();
@@ -771,6 +864,33 @@ impl Engine {
             state.identity = identity;
             let mut writes = WriteSet::default();
             let mut logs = LogLines::default();
+            // A scheduled run: the job must still be pending (exactly once).
+            let mut system_state = TxnState::new(inner.schema.clone());
+            system_state.system = true;
+            if let Some(hook) = &hook {
+                let mut db = DatabaseWriter {
+                    txn: &mut *txn,
+                    state: &mut system_state,
+                    writes: &mut writes,
+                    written: 0,
+                    ids: &inner.ids,
+                    clock: inner.clock.as_ref(),
+                };
+                match hook.claim(&mut db) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let outcome = Outcome::failed(
+                            FunctionFailure::Message(crate::scheduler::NOT_PENDING.to_owned()),
+                            started,
+                        );
+                        return JobEnd::rollback(move || reply(outcome));
+                    }
+                    Err(e) => {
+                        let outcome = Outcome::failed(to_failure(&job_path, e.into()), started);
+                        return JobEnd::rollback(move || reply(outcome));
+                    }
+                }
+            }
             let result = catch_unwind(AssertUnwindSafe(|| {
                 let mut ctx = MutationCtx {
                     db: DatabaseWriter {
@@ -782,6 +902,7 @@ impl Engine {
                         clock: inner.clock.as_ref(),
                     },
                     logs: &mut logs,
+                    app: &inner.app,
                 };
                 f(&mut ctx, args)
             }))
@@ -808,6 +929,17 @@ impl Engine {
             // then the removal of outcomes too old to be re-sent.
             let ts = txn.ts();
             let bookkeeping = (|| -> Result<(), EngineError> {
+                if let Some(hook) = &hook {
+                    let mut db = DatabaseWriter {
+                        txn: &mut *txn,
+                        state: &mut system_state,
+                        writes: &mut writes,
+                        written: 0,
+                        ids: &inner.ids,
+                        clock: inner.clock.as_ref(),
+                    };
+                    hook.succeed(&mut db)?;
+                }
                 if let Some((session, request)) = &dedup {
                     let body = serde_json::json!({
                         "value": value.to_convex_json(),
@@ -844,6 +976,9 @@ impl Engine {
                             // learns that the mutation succeeded.
                             inner.invalidation.publish(ts, writes.clone());
                             inner.metrics.commits.fetch_add(1, Ordering::Relaxed);
+                            if state.scheduled > 0 {
+                                inner.scheduler_wake.notify_one();
+                            }
                             Outcome {
                                 result: Ok(value),
                                 log_lines,

@@ -16,13 +16,14 @@ mod path;
 mod range;
 mod readset;
 mod registry;
+mod scheduler;
 mod typed;
 mod validation;
 
 pub use context::{ActionCtx, LogLines, MAX_LOG_LINE_BYTES, MAX_LOG_LINES, MutationCtx, QueryCtx};
 pub use db::{
     DatabaseReader, DatabaseWriter, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_READ, MAX_DOCUMENTS_WRITTEN,
-    MAX_PAGE_SIZE, PaginationOpts, PaginationResult, Query,
+    MAX_PAGE_SIZE, PaginationOpts, PaginationResult, Query, READABLE_SYSTEM_TABLES, SystemReader,
 };
 pub use engine::{
     Engine, EngineConfig, MAX_CONCURRENT_QUERIES, MAX_SESSION_ID_LEN, MUTATION_OUTCOME_RETENTION,
@@ -40,6 +41,11 @@ pub use path::{FunctionPath, MAX_PATH_LEN};
 pub use range::IndexRange;
 pub use readset::{ReadSet, WriteSet};
 pub use registry::{App, FunctionSpec, NoArgs, Visibility};
+pub use scheduler::{
+    ActionScheduler, CronSchedule, CronSpec, FINISHED_RETENTION, INTERRUPTED_ACTION,
+    MAX_RUNNING_ACTIONS, MAX_SCHEDULED_ARGS_BYTES, MAX_SCHEDULED_PER_MUTATION, MutationScheduler,
+    SCHEDULED_TABLE, SCHEDULER_POLL,
+};
 pub use typed::{Doc, Id, Table, Type, field_validator};
 
 /// Everything an application module needs: `use ferrovex_engine::prelude::*;`.

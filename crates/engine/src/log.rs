@@ -25,6 +25,10 @@ pub enum Transport {
     WebSocket,
     /// Called by another function (an action's `run_query`) or by Ferrovex itself.
     Internal,
+    /// A scheduled function (`ctx.scheduler().run_after`), run by the scheduler.
+    Scheduler,
+    /// A cron job's run.
+    Cron,
 }
 
 impl Transport {
@@ -34,6 +38,8 @@ impl Transport {
             Transport::HttpApi => "HTTP API",
             Transport::WebSocket => "WebSocket",
             Transport::Internal => "internal",
+            Transport::Scheduler => "scheduler",
+            Transport::Cron => "cron",
         }
     }
 
@@ -43,6 +49,8 @@ impl Transport {
             Transport::HttpApi => "http",
             Transport::WebSocket => "ws",
             Transport::Internal => "internal",
+            Transport::Scheduler => "scheduler",
+            Transport::Cron => "cron",
         }
     }
 }
@@ -162,6 +170,12 @@ pub struct Metrics {
     pub foreign_commits: AtomicU64,
     /// Latency per kind.
     pub latency: [Histogram; 3],
+    /// Scheduled jobs (and cron ticks) that ran successfully.
+    pub jobs_succeeded: AtomicU64,
+    /// Scheduled jobs that failed (including actions interrupted by a restart).
+    pub jobs_failed: AtomicU64,
+    /// How late jobs start: from `scheduledTime` to the run.
+    pub scheduler_lag: Histogram,
 }
 
 impl Metrics {

@@ -16,6 +16,7 @@ use crate::context::{ActionCtx, MutationCtx, QueryCtx};
 use crate::error::{FnError, FnResult};
 use crate::kind::FunctionKind;
 use crate::path::FunctionPath;
+use crate::scheduler::{CronSchedule, CronSpec};
 use crate::typed::Type;
 use crate::validation::argument_error;
 
@@ -130,6 +131,7 @@ fn encode_result<R: Serialize>(r: &R) -> FnResult<Value> {
 pub struct App {
     pub(crate) schema: Schema,
     pub(crate) functions: BTreeMap<FunctionPath, Registered>,
+    pub(crate) crons: Vec<CronSpec>,
 }
 
 impl std::fmt::Debug for App {
@@ -209,6 +211,7 @@ impl App {
         App {
             schema,
             functions: BTreeMap::new(),
+            crons: Vec::new(),
         }
     }
 
@@ -257,6 +260,65 @@ impl App {
         Visibility::Internal,
         "an internal"
     );
+
+    /// Runs the mutation or action at `path` with `args` every `every` (a cron). It never
+    /// overlaps itself, runs a tick at most once across restarts, and skips ticks missed while
+    /// the server was down. Each run shows in the function log as `(cron)`.
+    pub fn cron_interval(
+        self,
+        name: &str,
+        every: std::time::Duration,
+        path: &str,
+        args: &impl Serialize,
+    ) -> Self {
+        if every.is_zero() {
+            panic!("cron {name:?}: the interval must not be zero");
+        }
+        self.add_cron(name, CronSchedule::Interval(every), path, args)
+    }
+
+    /// Runs `path` with `args` on a cron expression in UTC (`"0 16 * * *"`, or six fields
+    /// with seconds first); panics on an invalid expression, which is written in code.
+    pub fn cron(self, name: &str, expression: &str, path: &str, args: &impl Serialize) -> Self {
+        let schedule = match CronSchedule::parse(expression) {
+            Ok(s) => s,
+            Err(e) => panic!("cron {name:?}: {e}"),
+        };
+        self.add_cron(name, schedule, path, args)
+    }
+
+    fn add_cron(
+        mut self,
+        name: &str,
+        schedule: CronSchedule,
+        path: &str,
+        args: &impl Serialize,
+    ) -> Self {
+        let path = match FunctionPath::parse(path) {
+            Ok(p) => p,
+            Err(e) => panic!("cron {name:?}: {e}"),
+        };
+        let args = match to_value(args) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(other) => panic!("cron {name:?}: arguments must be an object, not {other}"),
+            Err(e) => panic!("cron {name:?}: {e}"),
+        };
+        if self.crons.iter().any(|c| c.name == name) {
+            panic!("cron {name:?} registered twice");
+        }
+        self.crons.push(CronSpec {
+            name: name.to_owned(),
+            schedule,
+            path,
+            args,
+        });
+        self
+    }
+
+    /// The registered crons.
+    pub fn crons(&self) -> &[CronSpec] {
+        &self.crons
+    }
 
     /// Adds tables (for example Ferrovex's own system tables) to the schema.
     pub fn with_tables(mut self, extra: Schema) -> Self {

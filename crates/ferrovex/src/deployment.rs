@@ -40,11 +40,15 @@ pub trait WebOrigin: Send + Sync + 'static {
     fn start(&self, ctx: WebContext) -> BoxFuture<'static, anyhow::Result<WebStarted>>;
 }
 
+/// Adjusts the app to the `serve` flags (the demo's `--demo-cron-secs`).
+pub type Customize = Arc<dyn Fn(App, &crate::serve::ServeArgs) -> App + Send + Sync>;
+
 /// The app a binary serves, and its optional web origin.
 #[derive(Clone)]
 pub struct Deployment {
     pub(crate) app: App,
     pub(crate) web: Option<Arc<dyn WebOrigin>>,
+    pub(crate) customize: Option<Customize>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -59,7 +63,20 @@ impl std::fmt::Debug for Deployment {
 impl Deployment {
     /// A deployment of `app` with no web origin.
     pub fn new(app: App) -> Deployment {
-        Deployment { app, web: None }
+        Deployment {
+            app,
+            web: None,
+            customize: None,
+        }
+    }
+
+    /// Lets `serve` adjust the app to its flags before it starts.
+    pub fn customize(
+        mut self,
+        f: impl Fn(App, &crate::serve::ServeArgs) -> App + Send + Sync + 'static,
+    ) -> Deployment {
+        self.customize = Some(Arc::new(f));
+        self
     }
 
     /// Adds a web origin, served on `--web-port`.

@@ -61,7 +61,7 @@ pub async fn jwks(app: &ferrovex_engine::App, args: JwksArgs) -> anyhow::Result<
         println!("{}", serde_json::Value::Array(rows));
         return Ok(ExitCode::SUCCESS);
     }
-    let engine = open_engine(app, &args.data_dir, "normal", false)?;
+    let engine = open_engine(app, &args.data_dir, "normal", false, false)?;
     let mut auth_args = args.auth.clone();
     auth_args.jwks = None;
     let site_url = auth_args

@@ -59,9 +59,10 @@ pub use cli::{Command, run_async, run_command};
 pub use deployment::{Deployment, WebContext, WebOrigin, WebStarted};
 pub use ferrovex_engine::Type;
 pub use ferrovex_engine::{
-    ActionCtx, App, ConvexError, DatabaseReader, DatabaseWriter, Doc, FnError, FnResult,
-    FunctionKind, FunctionPath, FunctionSpec, Id, Identity, MutationCtx, NoArgs, PaginationOpts,
-    PaginationResult, QueryCtx, Table, Visibility, field_validator,
+    ActionCtx, ActionScheduler, App, ConvexError, CronSchedule, DatabaseReader, DatabaseWriter,
+    Doc, FnError, FnResult, FunctionKind, FunctionPath, FunctionSpec, Id, Identity, MutationCtx,
+    MutationScheduler, NoArgs, PaginationOpts, PaginationResult, QueryCtx, SystemReader, Table,
+    Visibility, field_validator,
 };
 pub use ferrovex_macros::Type;
 pub use ferrovex_store::validator::{Validator, v};
@@ -88,6 +89,11 @@ pub mod prelude {
         Validator, Value, v,
     };
     pub use serde::{Deserialize, Serialize};
+}
+
+/// Waits `duration` (for actions: `ferrovex::sleep(Duration::from_millis(50)).await`).
+pub async fn sleep(duration: std::time::Duration) {
+    tokio::time::sleep(duration).await;
 }
 
 /// The entry point of an app's binary: parses the command line (`serve`, `run`, `jwks`,

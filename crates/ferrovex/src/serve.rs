@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// Print one stdout line per function execution (`Q messages:list (WebSocket) success 0ms`).
     #[arg(long, env = "FERROVEX_PRINT_LOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub print_log: bool,
+    /// The built-in demo only: run its cron (incrementing the counter `cron`) every N seconds.
+    #[arg(long, env = "FERROVEX_DEMO_CRON_SECS")]
+    pub demo_cron_secs: Option<u64>,
     #[command(flatten)]
     pub auth: AuthArgs,
 }
@@ -153,6 +156,7 @@ impl ServeArgs {
             host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             durability: "normal".to_owned(),
             print_log: false,
+            demo_cron_secs: None,
             auth,
         }
     }
@@ -215,6 +219,7 @@ pub fn open_engine(
     data_dir: &std::path::Path,
     durability: &str,
     print_log: bool,
+    scheduler: bool,
 ) -> anyhow::Result<Engine> {
     let durability = if durability == "full" {
         Durability::Full
@@ -225,6 +230,7 @@ pub fn open_engine(
         .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     let config = EngineConfig {
         print_log,
+        scheduler,
         ..EngineConfig::default()
     };
     let app = app.clone().with_tables(system_schema());
@@ -288,12 +294,11 @@ pub async fn start_auth(
 
 /// Starts the deployment (used by `serve`, by `bench` and by [`crate::testing`]).
 pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<Running> {
-    let engine = open_engine(
-        &deployment.app,
-        &args.data_dir,
-        &args.durability,
-        args.print_log,
-    )?;
+    let app = match &deployment.customize {
+        Some(customize) => customize(deployment.app.clone(), args),
+        None => deployment.app.clone(),
+    };
+    let engine = open_engine(&app, &args.data_dir, &args.durability, args.print_log, true)?;
     let api_listener = tokio::net::TcpListener::bind((args.host, args.api_port))
         .await
         .with_context(|| format!("cannot bind the API port {}:{}", args.host, args.api_port))?;

@@ -57,6 +57,8 @@ impl Filter {
                 "http" => Some(Transport::HttpApi),
                 "ws" => Some(Transport::WebSocket),
                 "internal" => Some(Transport::Internal),
+                "scheduler" => Some(Transport::Scheduler),
+                "cron" => Some(Transport::Cron),
                 _ => None,
             },
             cached: match get("cached") {
@@ -270,7 +272,9 @@ pub(crate) async fn handler(
                 ("", "any transport"),
                 ("http", "HTTP API"),
                 ("ws", "WebSocket"),
-                ("internal", "internal")
+                ("internal", "internal"),
+                ("scheduler", "scheduler"),
+                ("cron", "cron")
             ]
         ),
         select(

@@ -1,0 +1,316 @@
+//! Scheduled functions and crons on a real server: exactly once for mutations across
+//! `kill -9`, at most once for actions, time order after a restart, cancel, and a cron that
+//! neither overlaps nor runs a tick twice across a restart. The official clients' view
+//! (atomicity, live updates) is in `tests/compat/scheduler_client.test.mjs`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::common::{Server, port_of, run_node_suite};
+
+/// Calls a function over HTTP with clean JSON; `Err` carries the error message (or the
+/// transport failure, e.g. while the server is down).
+async fn call(url: &str, kind: &str, path: &str, args: Json) -> Result<Json, String> {
+    let body = json!({ "path": path, "args": args, "format": "json" }).to_string();
+    let client = crate::common::client();
+    let req = hyper::Request::post(format!("{url}/api/{kind}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let reply: Json = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    match reply["status"].as_str() {
+        Some("success") => Ok(reply["value"].clone()),
+        _ => Err(reply["errorMessage"]
+            .as_str()
+            .unwrap_or("no message")
+            .to_owned()),
+    }
+}
+
+async fn query(server: &Server, path: &str) -> Json {
+    call(&server.url, "query", path, json!({})).await.unwrap()
+}
+
+/// Polls `check` until it holds, or fails with `what` after `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn kinds(jobs: &Json) -> Vec<String> {
+    jobs.as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["state"]["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_mutations_run_exactly_once_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let port = port_of(&server.url);
+    let mut scheduled = BTreeSet::new();
+    let mut crashes = 0;
+    for i in 0..200 {
+        let text = format!("reminder-{i:03}");
+        loop {
+            // The delay spreads the runs over the crashes too.
+            let args = json!({ "text": text, "delayMs": f64::from(i % 7) * 60.0 });
+            match call(&server.url, "mutation", "reminders:schedule", args).await {
+                Ok(_) => break,
+                Err(e) => {
+                    // A reply lost to a crash may still have committed: look before retrying.
+                    let jobs = call(&server.url, "query", "reminders:jobs", json!({})).await;
+                    if let Ok(jobs) = jobs
+                        && jobs
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|j| j["args"]["text"] == text)
+                    {
+                        break;
+                    }
+                    eprintln!("retrying {text}: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        scheduled.insert(text);
+        // A crash every 40 reminders, while earlier ones are due and firing.
+        if i % 40 == 39 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            server.crash();
+            crashes += 1;
+            server = Server::start_on(dir.path(), port);
+        }
+    }
+    // One more crash while the last jobs are due.
+    server.crash();
+    server = Server::start_on(dir.path(), port);
+    assert!(crashes >= 3, "only {crashes} crashes while scheduling");
+    eventually(
+        Duration::from_secs(60),
+        "every reminder to fire",
+        || async {
+            kinds(&query(&server, "reminders:jobs").await)
+                .iter()
+                .all(|k| k == "success")
+        },
+    )
+    .await;
+    let jobs = query(&server, "reminders:jobs").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 200, "one job per reminder");
+    let fired = query(&server, "reminders:list").await;
+    let texts: Vec<&str> = fired
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    let distinct: BTreeSet<&str> = texts.iter().copied().collect();
+    assert_eq!(texts.len(), 200, "every scheduled mutation ran once");
+    assert_eq!(distinct.len(), 200, "no reminder fired twice");
+    assert!(distinct.iter().all(|t| scheduled.contains(*t)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_action_killed_mid_run_is_failed_not_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let port = port_of(&server.url);
+    call(
+        &server.url,
+        "mutation",
+        "demo:scheduleSleep",
+        json!({ "ms": 3000.0 }),
+    )
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(10), "the action to start", || async {
+        kinds(&query(&server, "demo:sleepJobs").await) == ["inProgress"]
+    })
+    .await;
+    server.crash();
+    let server = Server::start_on(dir.path(), port);
+    eventually(
+        Duration::from_secs(10),
+        "the interrupted action to be failed",
+        || async { kinds(&query(&server, "demo:sleepJobs").await) == ["failed"] },
+    )
+    .await;
+    let jobs = query(&server, "demo:sleepJobs").await;
+    assert_eq!(
+        jobs[0]["state"]["error"], "Transient error while executing action",
+        "{jobs}"
+    );
+    // Longer than the action would take: it never runs again, so `slept` stays 0.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let slept = call(
+        &server.url,
+        "query",
+        "counter:get",
+        json!({ "name": "slept" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(slept["value"], "0", "the action ran again: {slept}");
+    assert_eq!(kinds(&query(&server, "demo:sleepJobs").await), ["failed"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overdue_jobs_run_in_time_order_after_a_restart_and_canceled_ones_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let port = port_of(&server.url);
+    // Scheduled out of order; due between 1.0 and 1.4 s from now.
+    let order = [7, 2, 9, 0, 5, 3, 8, 1, 6, 4];
+    for i in order {
+        let args = json!({ "text": format!("due-{i}"), "delayMs": 1000.0 + f64::from(i) * 40.0 });
+        call(&server.url, "mutation", "reminders:schedule", args)
+            .await
+            .unwrap();
+    }
+    let doomed = call(
+        &server.url,
+        "mutation",
+        "reminders:schedule",
+        json!({ "text": "canceled", "delayMs": 1200.0 }),
+    )
+    .await
+    .unwrap();
+    call(
+        &server.url,
+        "mutation",
+        "reminders:cancel",
+        json!({ "id": doomed }),
+    )
+    .await
+    .unwrap();
+    server.crash();
+    // Everything is overdue when the server comes back.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let server = Server::start_on(dir.path(), port);
+    eventually(Duration::from_secs(20), "the overdue reminders", || async {
+        query(&server, "reminders:list")
+            .await
+            .as_array()
+            .unwrap()
+            .len()
+            == 10
+    })
+    .await;
+    let fired = query(&server, "reminders:list").await;
+    let texts: Vec<String> = fired
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("due-{i}")).collect();
+    assert_eq!(texts, expected, "overdue jobs ran in time order");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let jobs = query(&server, "reminders:jobs").await;
+    let canceled: Vec<&Json> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["_id"] == doomed)
+        .collect();
+    assert_eq!(canceled[0]["state"]["kind"], "canceled", "{jobs}");
+    assert_eq!(
+        query(&server, "reminders:list")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_second_cron_never_overlaps_or_repeats_a_tick_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cron = ["--demo-cron-secs", "1"];
+    let server = Server::start_with(dir.path(), 0, &cron, &[]);
+    let port = port_of(&server.url);
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    server.interrupt();
+    let server = Server::start_with(dir.path(), port, &cron, &[]);
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    // A crash too, then a last stretch.
+    server.crash();
+    let server = Server::start_with(dir.path(), port, &cron, &[]);
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let ticks = query(&server, "demo:cronTicks").await;
+    let ticks = ticks.as_array().unwrap();
+    let ran: Vec<&Json> = ticks
+        .iter()
+        .filter(|t| t["state"]["kind"] == "success")
+        .collect();
+    assert!(ran.len() >= 5, "too few ticks ran: {ticks:?}");
+    let open = ticks
+        .iter()
+        .filter(|t| matches!(t["state"]["kind"].as_str(), Some("pending" | "inProgress")))
+        .count();
+    assert_eq!(open, 1, "exactly one next tick is pending: {ticks:?}");
+    let times: Vec<f64> = ran
+        .iter()
+        .map(|t| t["scheduledTime"].as_f64().unwrap())
+        .collect();
+    for pair in ran.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let (a_at, b_at) = (
+            a["scheduledTime"].as_f64().unwrap(),
+            b["scheduledTime"].as_f64().unwrap(),
+        );
+        assert!(b_at - a_at >= 999.0, "two runs for one tick: {times:?}");
+        assert!(
+            a["completedTime"].as_f64().unwrap() <= b_at + 1.0,
+            "runs overlapped: {a} {b}"
+        );
+    }
+    let counter = call(
+        &server.url,
+        "query",
+        "counter:get",
+        json!({ "name": "cron" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        counter["value"],
+        ran.len().to_string(),
+        "each successful tick incremented once"
+    );
+    // The log labels cron runs.
+    let log = server.stdout.lock().join("\n");
+    assert!(log.contains("M counter:increment (cron) success"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_clients_see_atomic_scheduling_and_live_reminders() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    run_node_suite(
+        "scheduler_client.test.mjs",
+        "convex",
+        &[("CONVEX_URL", server.url.as_str())],
+        3,
+    )
+    .await;
+}

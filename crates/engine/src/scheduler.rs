@@ -1,0 +1,745 @@
+//! Scheduled functions and crons, with Convex's guarantees.
+//!
+//! Jobs are rows of the `_scheduled_functions` system table (`name`, `args`, `scheduledTime`,
+//! `completedTime`, `state: {kind}`), written in the scheduling mutation's own transaction, so
+//! a mutation that fails schedules nothing. The timers live only there: the scheduler loop reads
+//! the due rows in time order, after a restart too.
+//!
+//! - A scheduled **mutation** runs in one transaction with the change of its row to `success`,
+//!   after re-checking the row is still `pending`: it runs exactly once, whatever crashes.
+//! - A scheduled **action** is first marked `inProgress` in a commit of its own, then run, then
+//!   marked `success` or `failed`. An action interrupted by a crash stays `inProgress` and is
+//!   marked failed at the next start, never re-run: at most once.
+//! - A **cron** is a job that, when it finishes, schedules its own next tick (in the same
+//!   transaction as a mutation's run), so it never overlaps itself and runs a tick at most once.
+//!   Ticks missed while the server was down are skipped, not run in a burst.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ferrovex_store::{Document, DocumentId, Schema, TableDef, TableName};
+use ferrovex_values::Value;
+
+use crate::db::{DatabaseReader, DatabaseWriter};
+use crate::engine::Engine;
+use crate::error::{EngineError, FnError, FnResult};
+use crate::kind::FunctionKind;
+use crate::path::FunctionPath;
+use crate::registry::App;
+
+/// The system table of scheduled jobs.
+pub const SCHEDULED_TABLE: &str = "_scheduled_functions";
+/// Most jobs one mutation (or one action call) may schedule.
+pub const MAX_SCHEDULED_PER_MUTATION: usize = 1000;
+/// Largest arguments of a scheduled job (Convex JSON bytes).
+pub const MAX_SCHEDULED_ARGS_BYTES: usize = 512 * 1024;
+/// Most scheduled actions running at once; more wait, due, in time order.
+pub const MAX_RUNNING_ACTIONS: usize = 16;
+/// Due jobs read per pass of the scheduler loop.
+pub const SCHEDULER_BATCH: usize = 64;
+/// Longest sleep of an idle scheduler: jobs scheduled by another process on the same database
+/// are seen within this time.
+pub const SCHEDULER_POLL: Duration = Duration::from_secs(1);
+/// Finished rows (`success`, `failed`, `canceled`) are deleted this long after they finished,
+/// as Convex does.
+pub const FINISHED_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// The error of an action that was running when the server stopped (Convex's wording).
+pub const INTERRUPTED_ACTION: &str = "Transient error while executing action";
+
+const PENDING: &str = "pending";
+const IN_PROGRESS: &str = "inProgress";
+const BY_STATE_TIME: &str = "by_state_time";
+const BY_CRON: &str = "by_cron";
+
+/// The scheduler's system table.
+pub fn system_schema() -> Schema {
+    Schema::new().table(
+        SCHEDULED_TABLE,
+        TableDef::default()
+            .index(BY_STATE_TIME, ["state.kind", "scheduledTime"])
+            .index(BY_CRON, ["cron", "state.kind"]),
+    )
+}
+
+/// When a cron runs.
+#[derive(Clone, Debug)]
+pub enum CronSchedule {
+    /// Every `Duration`, from the first start.
+    Interval(Duration),
+    /// A cron expression, in UTC (5 fields `min hour dom month dow`, or 6 with seconds first).
+    Expression(Box<cron::Schedule>),
+}
+
+impl CronSchedule {
+    /// Parses a cron expression; 5-field Unix expressions get a `0` seconds field.
+    pub fn parse(expression: &str) -> Result<CronSchedule, String> {
+        let fields = expression.split_whitespace().count();
+        let full = if fields == 5 {
+            format!("0 {expression}")
+        } else {
+            expression.to_owned()
+        };
+        full.parse::<cron::Schedule>()
+            .map(|s| CronSchedule::Expression(Box::new(s)))
+            .map_err(|e| format!("invalid cron expression {expression:?}: {e}"))
+    }
+
+    /// The first tick strictly after `after_ms`, anchored at `anchor_ms` for intervals.
+    fn next_after(&self, anchor_ms: f64, after_ms: f64) -> Option<f64> {
+        match self {
+            CronSchedule::Interval(every) => {
+                let every = every.as_secs_f64() * 1e3;
+                if every <= 0.0 {
+                    return None;
+                }
+                let k = ((after_ms - anchor_ms) / every).floor() + 1.0;
+                Some(anchor_ms + k.max(1.0) * every)
+            }
+            CronSchedule::Expression(schedule) => {
+                let secs = (after_ms / 1e3).floor() as i64;
+                let after = chrono::DateTime::from_timestamp(secs, 0)?;
+                schedule
+                    .after(&after)
+                    .next()
+                    .map(|t| t.timestamp_millis() as f64)
+            }
+        }
+    }
+}
+
+/// A cron registered on the [`App`].
+#[derive(Clone, Debug)]
+pub struct CronSpec {
+    /// Unique name.
+    pub name: String,
+    /// When it runs.
+    pub schedule: CronSchedule,
+    /// The function (mutation or action, internal or public).
+    pub path: FunctionPath,
+    /// Its arguments.
+    pub args: Value,
+}
+
+/// A job row as the scheduler reads it.
+#[derive(Clone, Debug)]
+pub(crate) struct Job {
+    pub(crate) id: DocumentId,
+    pub(crate) name: String,
+    pub(crate) args: Value,
+    pub(crate) scheduled_ms: f64,
+    pub(crate) cron: Option<String>,
+}
+
+impl Job {
+    fn from_document(doc: &Document) -> Option<Job> {
+        let args = match doc.fields.get("args") {
+            Some(Value::Array(items)) => items.first().cloned().unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        Some(Job {
+            id: doc.id.clone(),
+            name: doc.fields.get("name")?.as_str()?.to_owned(),
+            args,
+            scheduled_ms: match doc.fields.get("scheduledTime")? {
+                Value::Float64(t) => *t,
+                _ => return None,
+            },
+            cron: doc
+                .fields
+                .get("cron")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+}
+
+fn state_kind(doc: &Document) -> Option<&str> {
+    match doc.fields.get("state") {
+        Some(Value::Object(state)) => state.get("kind").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+fn state(kind: &str, error: Option<&str>) -> Value {
+    let mut map = BTreeMap::new();
+    map.insert("kind".to_owned(), Value::from(kind));
+    if let Some(error) = error {
+        map.insert("error".to_owned(), Value::from(error));
+    }
+    Value::Object(map)
+}
+
+/// The row of a new pending job.
+fn job_row(path: &FunctionPath, args: Value, at_ms: f64, cron: Option<&str>) -> Value {
+    let mut row = BTreeMap::new();
+    row.insert("name".to_owned(), Value::from(path.as_str()));
+    row.insert("args".to_owned(), Value::Array(vec![args]));
+    row.insert("scheduledTime".to_owned(), Value::Float64(at_ms));
+    row.insert("state".to_owned(), state(PENDING, None));
+    if let Some(cron) = cron {
+        row.insert("cron".to_owned(), Value::from(cron));
+    }
+    Value::Object(row)
+}
+
+/// Checks a job against the app and the limits, then writes it in `db`'s transaction.
+pub(crate) fn schedule(
+    db: &mut DatabaseWriter<'_>,
+    app: &App,
+    at_ms: f64,
+    path: &str,
+    args: Value,
+) -> Result<DocumentId, FnError> {
+    let path = FunctionPath::parse(path)?;
+    match app.functions.get(&path).map(|f| f.spec.kind) {
+        Some(FunctionKind::Mutation | FunctionKind::Action) => {}
+        Some(FunctionKind::Query) => {
+            return Err(FnError::internal(format!(
+                "cannot schedule {path}: only mutations and actions can be scheduled"
+            )));
+        }
+        None => {
+            return Err(FnError::internal(format!(
+                "cannot schedule {path}: no such function"
+            )));
+        }
+    }
+    if !matches!(args, Value::Object(_)) {
+        return Err(FnError::internal(format!(
+            "cannot schedule {path}: arguments must be an object"
+        )));
+    }
+    let size = args.to_convex_json().to_string().len();
+    if size > MAX_SCHEDULED_ARGS_BYTES {
+        return Err(FnError::internal(format!(
+            "cannot schedule {path}: arguments are {size} bytes, the limit is {MAX_SCHEDULED_ARGS_BYTES}"
+        )));
+    }
+    if !at_ms.is_finite() {
+        return Err(FnError::internal(format!(
+            "cannot schedule {path}: the time is not a finite number"
+        )));
+    }
+    db.state.scheduled += 1;
+    if db.state.scheduled > MAX_SCHEDULED_PER_MUTATION {
+        return Err(FnError::internal(format!(
+            "a function may schedule at most {MAX_SCHEDULED_PER_MUTATION} jobs"
+        )));
+    }
+    Ok(db.insert_into(
+        TableName::system(SCHEDULED_TABLE),
+        job_row(&path, args, at_ms, None),
+    )?)
+}
+
+/// Cancels a pending job (a job that already ran, failed or was canceled is left alone).
+pub(crate) fn cancel(db: &mut DatabaseWriter<'_>, id: &DocumentId) -> Result<(), FnError> {
+    let Some(doc) = db.raw_get(id)? else {
+        return Ok(());
+    };
+    if doc.table.as_str() != SCHEDULED_TABLE {
+        return Err(FnError::internal(format!("{id} is not a scheduled job")));
+    }
+    if state_kind(&doc) == Some(PENDING) {
+        let completed = db.txn.ts().as_millis_f64();
+        finish_row(db, doc, state("canceled", None), completed)?;
+    }
+    Ok(())
+}
+
+fn finish_row(
+    db: &mut DatabaseWriter<'_>,
+    doc: Document,
+    new_state: Value,
+    completed_ms: f64,
+) -> Result<(), EngineError> {
+    let mut fields = doc.fields.clone();
+    fields.insert("state".to_owned(), new_state);
+    fields.insert("completedTime".to_owned(), Value::Float64(completed_ms));
+    db.raw_replace(doc, fields)
+}
+
+/// What a scheduled mutation's transaction does besides the function: mark its row, and for a
+/// cron write the next tick.
+#[derive(Clone, Debug)]
+pub(crate) struct JobHook {
+    pub(crate) job: DocumentId,
+    pub(crate) next: Option<Value>,
+}
+
+/// The failure a scheduled mutation reports when its row was no longer pending (another
+/// process ran or canceled it first).
+pub(crate) const NOT_PENDING: &str = "the scheduled job is no longer pending";
+
+impl JobHook {
+    /// Before the function runs: is the job still pending?
+    pub(crate) fn claim(&self, db: &mut DatabaseWriter<'_>) -> Result<bool, EngineError> {
+        Ok(db
+            .raw_get(&self.job)?
+            .is_some_and(|doc| state_kind(&doc) == Some(PENDING)))
+    }
+
+    /// After it succeeded, in the same transaction.
+    pub(crate) fn succeed(&self, db: &mut DatabaseWriter<'_>) -> Result<(), EngineError> {
+        if let Some(doc) = db.raw_get(&self.job)? {
+            let completed = db.txn.ts().as_millis_f64();
+            finish_row(db, doc, state("success", None), completed)?;
+        }
+        if let Some(next) = &self.next {
+            db.insert_into(TableName::system(SCHEDULED_TABLE), next.clone())?;
+        }
+        Ok(())
+    }
+}
+
+/// Due pending jobs, oldest first.
+fn due_jobs(
+    db: &mut DatabaseReader<'_>,
+    now_ms: f64,
+    limit: usize,
+) -> Result<Vec<Job>, EngineError> {
+    let docs = db
+        .query(SCHEDULED_TABLE)?
+        .with_index(BY_STATE_TIME, |q| {
+            q.eq("state.kind", PENDING).lte("scheduledTime", now_ms)
+        })?
+        .take(limit)?;
+    Ok(docs.iter().filter_map(Job::from_document).collect())
+}
+
+/// When the next pending job is due.
+fn next_due(db: &mut DatabaseReader<'_>) -> Result<Option<f64>, EngineError> {
+    let doc = db
+        .query(SCHEDULED_TABLE)?
+        .with_index(BY_STATE_TIME, |q| q.eq("state.kind", PENDING))?
+        .first()?;
+    Ok(doc
+        .as_ref()
+        .and_then(Job::from_document)
+        .map(|j| j.scheduled_ms))
+}
+
+impl Engine {
+    fn now_ms(&self) -> f64 {
+        self.clock().now().as_millis_f64()
+    }
+
+    /// The next tick's row for a cron job that finishes at `now_ms`.
+    fn next_tick(&self, job: &Job, now_ms: f64) -> Option<Value> {
+        let name = job.cron.as_deref()?;
+        let spec = self.app().crons.iter().find(|c| c.name == name)?;
+        let at = spec.schedule.next_after(job.scheduled_ms, now_ms)?;
+        Some(job_row(&spec.path, spec.args.clone(), at, Some(name)))
+    }
+
+    /// Marks a job finished (unless it already is) and writes a cron's next tick.
+    async fn finish_job(&self, job: &Job, kind: &'static str, error: Option<String>) {
+        let next = self.next_tick(job, self.now_ms());
+        let id = job.id.clone();
+        let result = self
+            .system_write(move |db| {
+                if let Some(doc) = db.raw_get(&id)?
+                    && matches!(state_kind(&doc), Some(PENDING | IN_PROGRESS))
+                {
+                    let completed = db.txn.ts().as_millis_f64();
+                    finish_row(db, doc, state(kind, error.as_deref()), completed)?;
+                    if let Some(next) = next {
+                        db.insert_into(TableName::system(SCHEDULED_TABLE), next)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(job = %job.id, error = %e, "cannot record a scheduled job's end");
+        }
+    }
+
+    /// Runs one due job.
+    async fn run_job(&self, job: Job, actions: &Arc<tokio::sync::Semaphore>) {
+        let lag_ms = (self.now_ms() - job.scheduled_ms).max(0.0);
+        self.metrics()
+            .scheduler_lag
+            .observe(Duration::from_secs_f64(lag_ms / 1e3));
+        let transport = if job.cron.is_some() {
+            crate::log::Transport::Cron
+        } else {
+            crate::log::Transport::Scheduler
+        };
+        let path = match FunctionPath::parse(&job.name) {
+            Ok(p) => p,
+            Err(e) => {
+                self.finish_job(&job, "failed", Some(e.to_string())).await;
+                return;
+            }
+        };
+        match self.kind_of(&path) {
+            Some(FunctionKind::Mutation) => {
+                let hook = JobHook {
+                    job: job.id.clone(),
+                    next: self.next_tick(&job, self.now_ms()),
+                };
+                let outcome = self
+                    .run_scheduled_mutation(&path, job.args.clone(), hook, transport)
+                    .await;
+                match outcome.result {
+                    Ok(_) => {
+                        self.metrics()
+                            .jobs_succeeded
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(failure) if failure.message() == NOT_PENDING => {}
+                    Err(failure) => {
+                        self.metrics().jobs_failed.fetch_add(1, Ordering::Relaxed);
+                        self.finish_job(&job, "failed", Some(failure.message().to_owned()))
+                            .await;
+                    }
+                }
+            }
+            Some(FunctionKind::Action) => {
+                let Ok(permit) = actions.clone().acquire_owned().await else {
+                    return;
+                };
+                let id = job.id.clone();
+                let claimed = self
+                    .system_write(move |db| match db.raw_get(&id)? {
+                        Some(doc) if state_kind(&doc) == Some(PENDING) => {
+                            let mut fields = doc.fields.clone();
+                            fields.insert("state".to_owned(), state(IN_PROGRESS, None));
+                            db.raw_replace(doc, fields)?;
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    })
+                    .await;
+                if !matches!(claimed, Ok(true)) {
+                    return;
+                }
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    let outcome = engine
+                        .call_as(
+                            Some(FunctionKind::Action),
+                            &path,
+                            job.args.clone(),
+                            transport,
+                            None,
+                        )
+                        .await;
+                    let (kind, error) = match outcome.result {
+                        Ok(_) => {
+                            engine
+                                .metrics()
+                                .jobs_succeeded
+                                .fetch_add(1, Ordering::Relaxed);
+                            ("success", None)
+                        }
+                        Err(failure) => {
+                            engine.metrics().jobs_failed.fetch_add(1, Ordering::Relaxed);
+                            ("failed", Some(failure.message().to_owned()))
+                        }
+                    };
+                    engine.finish_job(&job, kind, error).await;
+                    drop(permit);
+                });
+            }
+            _ => {
+                self.metrics().jobs_failed.fetch_add(1, Ordering::Relaxed);
+                self.finish_job(
+                    &job,
+                    "failed",
+                    Some(format!("Could not find function for '{}'", job.name)),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// At start: actions that were running when the server stopped are failed, not re-run;
+    /// every registered cron gets a pending tick; ticks of crons no longer registered are
+    /// canceled.
+    async fn recover_jobs(&self) -> Result<(), EngineError> {
+        let interrupted = self
+            .system_read(|db| {
+                let docs = db
+                    .query(SCHEDULED_TABLE)?
+                    .with_index(BY_STATE_TIME, |q| q.eq("state.kind", IN_PROGRESS))?
+                    .collect()?;
+                Ok(docs
+                    .iter()
+                    .filter_map(Job::from_document)
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        for job in interrupted {
+            tracing::warn!(job = %job.id, name = %job.name, "a scheduled action was interrupted by a restart; marked failed, not re-run");
+            self.metrics().jobs_failed.fetch_add(1, Ordering::Relaxed);
+            self.finish_job(&job, "failed", Some(INTERRUPTED_ACTION.to_owned()))
+                .await;
+        }
+        // Which crons lack a pending tick, and which pending ticks belong to no cron: read
+        // first, so a start with nothing to fix writes nothing.
+        let crons = self.app().crons.clone();
+        let (missing, orphans) = self
+            .system_read(move |db| {
+                let mut missing = Vec::new();
+                for spec in &crons {
+                    let open = db
+                        .query(SCHEDULED_TABLE)?
+                        .with_index(BY_CRON, |q| q.eq("cron", spec.name.as_str()))?
+                        .collect()?
+                        .iter()
+                        .any(|d| matches!(state_kind(d), Some(PENDING | IN_PROGRESS)));
+                    if !open {
+                        missing.push(spec.clone());
+                    }
+                }
+                let orphans: Vec<DocumentId> = db
+                    .query(SCHEDULED_TABLE)?
+                    .with_index(BY_STATE_TIME, |q| q.eq("state.kind", PENDING))?
+                    .collect()?
+                    .into_iter()
+                    .filter(|doc| {
+                        doc.fields
+                            .get("cron")
+                            .and_then(Value::as_str)
+                            .is_some_and(|c| !crons.iter().any(|spec| spec.name == c))
+                    })
+                    .map(|doc| doc.id)
+                    .collect();
+                Ok((missing, orphans))
+            })
+            .await?;
+        if missing.is_empty() && orphans.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        self.system_write(move |db| {
+            for spec in &missing {
+                if let Some(at) = spec.schedule.next_after(now, now) {
+                    db.insert_into(
+                        TableName::system(SCHEDULED_TABLE),
+                        job_row(&spec.path, spec.args.clone(), at, Some(&spec.name)),
+                    )?;
+                }
+            }
+            for id in &orphans {
+                if let Some(doc) = db.raw_get(id)? {
+                    let completed = db.txn.ts().as_millis_f64();
+                    finish_row(db, doc, state("canceled", None), completed)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes finished rows older than [`FINISHED_RETENTION`], a batch at a time.
+    async fn purge_finished(&self) -> Result<usize, EngineError> {
+        let cutoff = self.now_ms() - FINISHED_RETENTION.as_secs_f64() * 1e3;
+        let old: Vec<DocumentId> = self
+            .system_read(move |db| {
+                let mut old = Vec::new();
+                for kind in ["success", "failed", "canceled"] {
+                    let docs = db
+                        .query(SCHEDULED_TABLE)?
+                        .with_index(BY_STATE_TIME, |q| q.eq("state.kind", kind))?
+                        .take(1000)?;
+                    old.extend(
+                        docs.into_iter()
+                            .filter(|doc| {
+                                matches!(doc.fields.get("completedTime"),
+                                    Some(Value::Float64(t)) if *t < cutoff)
+                            })
+                            .map(|doc| doc.id),
+                    );
+                }
+                Ok(old)
+            })
+            .await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let n = old.len();
+        self.system_write(move |db| {
+            for id in &old {
+                db.raw_delete(id)?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(n)
+    }
+
+    /// The scheduler loop: runs due jobs in time order until the engine stops.
+    pub(crate) async fn run_scheduler(self) {
+        if let Err(e) = self.recover_jobs().await {
+            tracing::error!(error = %e, "the scheduler cannot recover its jobs");
+        }
+        let actions = Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_ACTIONS));
+        let mut last_purge: Option<std::time::Instant> = None;
+        while !self.is_stopped() {
+            let now = self.now_ms();
+            let due = match self
+                .system_read(move |db| due_jobs(db, now, SCHEDULER_BATCH))
+                .await
+            {
+                Ok(due) => due,
+                Err(e) => {
+                    if !self.is_stopped() {
+                        tracing::warn!(error = %e, "the scheduler cannot read its jobs");
+                    }
+                    tokio::time::sleep(SCHEDULER_POLL).await;
+                    continue;
+                }
+            };
+            let full = due.len() == SCHEDULER_BATCH;
+            for job in due {
+                self.run_job(job, &actions).await;
+            }
+            if full {
+                continue;
+            }
+            if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                last_purge = Some(std::time::Instant::now());
+                if let Err(e) = self.purge_finished().await {
+                    tracing::warn!(error = %e, "cannot purge finished scheduled jobs");
+                }
+            }
+            let next = self.system_read(next_due).await.ok().flatten();
+            let wait = match next {
+                Some(at) => Duration::from_secs_f64(((at - self.now_ms()) / 1e3).max(0.0)),
+                None => SCHEDULER_POLL,
+            }
+            .min(SCHEDULER_POLL);
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.scheduler_wake().notified() => {}
+            }
+        }
+    }
+}
+
+/// `ctx.scheduler()` in a mutation: jobs are written in the mutation's transaction.
+pub struct MutationScheduler<'c, 'a> {
+    pub(crate) db: &'c mut DatabaseWriter<'a>,
+    pub(crate) app: &'c App,
+}
+
+impl MutationScheduler<'_, '_> {
+    /// Runs `path` (a mutation or action, internal or public) `delay` after this mutation
+    /// commits; the job's id.
+    pub fn run_after(
+        &mut self,
+        delay: Duration,
+        path: &str,
+        args: &impl serde::Serialize,
+    ) -> FnResult<DocumentId> {
+        let at = self.db.txn.ts().as_millis_f64() + delay.as_secs_f64() * 1e3;
+        self.run_at_ms(at, path, args)
+    }
+
+    /// Runs `path` at `time` (a past time means as soon as possible).
+    pub fn run_at(
+        &mut self,
+        time: std::time::SystemTime,
+        path: &str,
+        args: &impl serde::Serialize,
+    ) -> FnResult<DocumentId> {
+        let ms = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(0.0);
+        self.run_at_ms(ms, path, args)
+    }
+
+    /// Runs `path` at `ms` milliseconds since the epoch (Convex's `runAt` with a number).
+    pub fn run_at_ms(
+        &mut self,
+        ms: f64,
+        path: &str,
+        args: &impl serde::Serialize,
+    ) -> FnResult<DocumentId> {
+        let args = ferrovex_values::to_value(args)?;
+        schedule(self.db, self.app, ms, path, args)
+    }
+
+    /// Cancels a pending job; a job already run, failed or canceled is left as it is.
+    pub fn cancel(&mut self, id: &DocumentId) -> FnResult<()> {
+        cancel(self.db, id)
+    }
+}
+
+/// `ctx.scheduler()` in an action: each call is a small transaction of its own.
+pub struct ActionScheduler<'c> {
+    pub(crate) engine: &'c Engine,
+}
+
+impl ActionScheduler<'_> {
+    /// Runs `path` `delay` from now; the job's id.
+    pub async fn run_after(
+        &self,
+        delay: Duration,
+        path: &str,
+        args: &impl serde::Serialize,
+    ) -> FnResult<DocumentId> {
+        let at = self.engine.now_ms() + delay.as_secs_f64() * 1e3;
+        self.run_at_ms(at, path, args).await
+    }
+
+    /// Runs `path` at `ms` milliseconds since the epoch.
+    pub async fn run_at_ms(
+        &self,
+        ms: f64,
+        path: &str,
+        args: &impl serde::Serialize,
+    ) -> FnResult<DocumentId> {
+        let args = ferrovex_values::to_value(args)?;
+        let path = path.to_owned();
+        let engine = self.engine.clone();
+        let result = self
+            .engine
+            .system_write(move |db| {
+                schedule(db, engine.app(), ms, &path, args).map_err(|e| match e {
+                    FnError::Internal(e) => EngineError::BadDatabaseCall(e.to_string()),
+                    other => EngineError::BadDatabaseCall(format!("{other:?}")),
+                })
+            })
+            .await?;
+        self.engine.scheduler_wake().notify_one();
+        Ok(result)
+    }
+
+    /// Cancels a pending job.
+    pub async fn cancel(&self, id: &DocumentId) -> FnResult<()> {
+        let id = id.clone();
+        self.engine
+            .system_write(move |db| {
+                cancel(db, &id).map_err(|e| EngineError::BadDatabaseCall(format!("{e:?}")))
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_and_expressions_give_the_next_tick() {
+        let every = CronSchedule::Interval(Duration::from_secs(1));
+        assert_eq!(every.next_after(1_000.0, 1_000.0), Some(2_000.0));
+        // Ticks missed while stopped are skipped: the next one is after now.
+        assert_eq!(every.next_after(1_000.0, 5_500.0), Some(6_000.0));
+        let daily = CronSchedule::parse("30 4 * * *").unwrap();
+        // 1970-01-01T00:00:00Z → 04:30 the same day.
+        assert_eq!(daily.next_after(0.0, 0.0), Some(4.5 * 3600.0 * 1e3));
+        assert!(CronSchedule::parse("61 * * * *").is_err());
+    }
+}
