@@ -12,10 +12,12 @@
 //!   `reminders:cancel` `{id}`, `reminders:list` `{}`, `reminders:jobs` `{}`
 //! - `demo:scheduleSleep` `{ms}` (a scheduled action), `demo:sleepJobs` `{}`, `demo:cronTicks`
 //!   `{}` (the runs of the `demo` cron, on with `--demo-cron-secs N`)
+//! - HTTP actions on the site origin: `POST /demo/messages`, `GET /demo/messages?channel=`
 
 mod auth;
 mod counter;
 mod demo;
+mod http;
 mod messages;
 mod reminders;
 mod site;
@@ -56,6 +58,7 @@ pub fn app() -> App {
     let app = teams::register(app);
     let app = site::register(app);
     let app = reminders::register(app);
+    let app = http::register(app);
     demo::register(app)
 }
 

@@ -188,7 +188,7 @@ fn request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| p.downcast_ref::<String>().cloned())
@@ -236,6 +236,11 @@ fn not_found(path: &FunctionPath) -> FunctionFailure {
 }
 
 fn to_failure(path: &FunctionPath, error: FnError) -> FunctionFailure {
+    to_failure_label(path.as_str(), error)
+}
+
+/// [`to_failure`] for anything the log names by a label (an HTTP route).
+pub(crate) fn to_failure_label(path: &str, error: FnError) -> FunctionFailure {
     match error {
         FnError::Convex(e) => FunctionFailure::convex(e.data),
         FnError::InvalidArgs(message) => FunctionFailure::Message(message),
@@ -524,6 +529,11 @@ impl Engine {
             &outcome,
         );
         outcome
+    }
+
+    /// Adds an execution to the function log (and its stdout line).
+    pub(crate) fn record_execution(&self, execution: Execution) {
+        self.inner.log.record(execution);
     }
 
     fn record(

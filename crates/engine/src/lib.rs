@@ -8,6 +8,7 @@ mod db;
 mod engine;
 mod error;
 mod flight;
+mod http_action;
 mod identity;
 mod invalidation;
 mod kind;
@@ -31,6 +32,10 @@ pub use engine::{
 };
 pub use error::{ConvexError, EngineError, FnError, FnResult, FunctionFailure};
 pub use ferrovex_store::Timestamp;
+pub use http_action::{
+    Cors, HttpOutcome, HttpRequest, HttpResponse, HttpRoute, MAX_HTTP_ACTION_BODY,
+    MAX_HTTP_ACTION_HEADERS,
+};
 pub use identity::{Auth, Identity};
 pub use invalidation::{COMMIT_LOG_LEN, DEFAULT_CACHE_BYTES, SessionHandle, WatcherId};
 pub use kind::FunctionKind;

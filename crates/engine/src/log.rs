@@ -29,6 +29,8 @@ pub enum Transport {
     Scheduler,
     /// A cron job's run.
     Cron,
+    /// An HTTP action on the site origin.
+    Http,
 }
 
 impl Transport {
@@ -40,6 +42,7 @@ impl Transport {
             Transport::Internal => "internal",
             Transport::Scheduler => "scheduler",
             Transport::Cron => "cron",
+            Transport::Http => "HTTP action",
         }
     }
 
@@ -51,6 +54,7 @@ impl Transport {
             Transport::Internal => "internal",
             Transport::Scheduler => "scheduler",
             Transport::Cron => "cron",
+            Transport::Http => "http-action",
         }
     }
 }

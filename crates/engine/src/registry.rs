@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::{ActionCtx, MutationCtx, QueryCtx};
 use crate::error::{FnError, FnResult};
+use crate::http_action::{HttpRequest, HttpResponse, HttpRoute, RegisteredRoute};
 use crate::kind::FunctionKind;
 use crate::path::FunctionPath;
 use crate::scheduler::{CronSchedule, CronSpec};
@@ -132,6 +133,7 @@ pub struct App {
     pub(crate) schema: Schema,
     pub(crate) functions: BTreeMap<FunctionPath, Registered>,
     pub(crate) crons: Vec<CronSpec>,
+    pub(crate) http_routes: Vec<RegisteredRoute>,
 }
 
 impl std::fmt::Debug for App {
@@ -212,6 +214,7 @@ impl App {
             schema,
             functions: BTreeMap::new(),
             crons: Vec::new(),
+            http_routes: Vec::new(),
         }
     }
 
@@ -313,6 +316,61 @@ impl App {
             args,
         });
         self
+    }
+
+    /// Serves `method path` on the site origin with `handler` (an HTTP action; a path
+    /// ending in `*` is a prefix). No CORS; see [`App::http_route_with`].
+    pub fn http_route<F, Fut>(self, method: &str, path: &str, handler: F) -> Self
+    where
+        F: Fn(ActionCtx, HttpRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = FnResult<HttpResponse>> + Send + 'static,
+    {
+        self.http_route_with(HttpRoute::new(method, path), handler)
+    }
+
+    /// Serves `route` (with its CORS setting) with `handler`. Paths under `/api/auth/` belong
+    /// to auth and are refused.
+    pub fn http_route_with<F, Fut>(mut self, route: HttpRoute, handler: F) -> Self
+    where
+        F: Fn(ActionCtx, HttpRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = FnResult<HttpResponse>> + Send + 'static,
+    {
+        if !route.path.starts_with('/') {
+            panic!("HTTP route {}: the path must start with /", route.label());
+        }
+        if route.path.starts_with("/api/auth") || route.path.starts_with("/.well-known/") {
+            panic!(
+                "HTTP route {}: /api/auth and /.well-known belong to auth",
+                route.label()
+            );
+        }
+        if !matches!(
+            route.method.as_str(),
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+        ) {
+            panic!("HTTP route {}: unsupported method", route.label());
+        }
+        if self.http_routes.iter().any(|r| {
+            r.route.method == route.method
+                && r.route.path == route.path
+                && r.route.prefix == route.prefix
+        }) {
+            panic!("HTTP route {} registered twice", route.label());
+        }
+        let handler = Arc::new(handler);
+        self.http_routes.push(RegisteredRoute {
+            route,
+            handler: Arc::new(move |ctx, request| {
+                let handler = handler.clone();
+                Box::pin(async move { handler(ctx, request).await })
+            }),
+        });
+        self
+    }
+
+    /// The registered HTTP routes.
+    pub fn http_routes(&self) -> impl Iterator<Item = &HttpRoute> {
+        self.http_routes.iter().map(|r| &r.route)
     }
 
     /// The registered crons.

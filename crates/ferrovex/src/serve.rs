@@ -371,7 +371,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
     }
     let api_state = ApiState {
         engine: engine.clone(),
-        verifier: Some(verifier),
+        verifier: Some(verifier.clone()),
         auth: Some(auth.clone()),
         sections,
     };
@@ -382,7 +382,11 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
     ));
     let site = tokio::spawn(serve_site(
         site_listener,
-        SiteState { auth: auth.clone() },
+        SiteState {
+            auth: auth.clone(),
+            engine: Some(engine.clone()),
+            verifier: Some(verifier.clone()),
+        },
         until_stopped(),
     ));
     let maintenance = spawn_key_maintenance(

@@ -148,6 +148,15 @@ async fn identity(
     state: &ApiState,
     headers: &HeaderMap,
 ) -> Result<Option<Arc<Identity>>, ApiError> {
+    bearer_identity(state.verifier.as_ref(), headers).await
+}
+
+/// The identity of `Authorization: Bearer <jwt>` verified by `verifier`; none without the
+/// header.
+pub(crate) async fn bearer_identity(
+    verifier: Option<&Arc<ferrovex_auth::verify::Verifier>>,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Identity>>, ApiError> {
     let Some(raw) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -160,7 +169,7 @@ async fn identity(
             "only \"Authorization: Bearer <token>\" is supported".to_owned(),
         ));
     }
-    let verifier = state.verifier.as_ref().ok_or_else(|| {
+    let verifier = verifier.ok_or_else(|| {
         ApiError::InvalidAuthHeader("authentication is not configured".to_owned())
     })?;
     let identity = verifier

@@ -4,6 +4,7 @@
 mod dashboard;
 mod error;
 mod format;
+mod http_actions;
 mod http_api;
 mod metrics;
 pub mod site;

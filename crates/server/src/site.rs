@@ -30,10 +30,22 @@ pub const REVOKED_SESSIONS_HEADER: &str = "x-ferrovex-revoked-sessions";
 pub const MAX_AUTH_BODY: usize = 64 * 1024;
 
 /// State of the site origin.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SiteState {
     /// The auth service.
     pub auth: Arc<AuthService>,
+    /// The engine, for the app's HTTP actions (`None`: auth routes only).
+    pub engine: Option<ferrovex_engine::Engine>,
+    /// Verifies `Authorization: Bearer` tokens sent to HTTP actions.
+    pub verifier: Option<Arc<ferrovex_auth::verify::Verifier>>,
+}
+
+impl std::fmt::Debug for SiteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteState")
+            .field("http_actions", &self.engine.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// CORS for browsers on the trusted origins (`--trusted-origins`, e.g. a Vite dev server):
@@ -57,10 +69,11 @@ fn cors(auth: Arc<AuthService>) -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// The site origin's router.
+/// The site origin's router: auth's routes (with their body limit and trusted-origin CORS),
+/// then the app's HTTP actions for every other path.
 pub fn site_router(state: SiteState) -> Router {
     let cors = cors(state.auth.clone());
-    Router::new()
+    let auth: Router<SiteState> = Router::new()
         .route("/api/auth/sign-up/email", post(sign_up))
         .route("/api/auth/sign-in/email", post(sign_in))
         .route("/api/auth/get-session", get(get_session))
@@ -85,9 +98,11 @@ pub fn site_router(state: SiteState) -> Router {
             "/.well-known/openid-configuration",
             get(openid_configuration),
         )
-        .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY))
-        .layer(cors)
+        .layer(cors);
+    Router::new()
+        .merge(auth)
+        .fallback(crate::http_actions::serve)
         .with_state(state)
 }
 

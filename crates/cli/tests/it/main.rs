@@ -7,6 +7,7 @@ mod app;
 mod auth;
 mod common;
 mod http;
+mod http_actions;
 mod scheduler;
 mod site_cors;
 mod sync;
