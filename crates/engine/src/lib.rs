@@ -47,7 +47,7 @@ pub use range::IndexRange;
 pub use readset::{ReadSet, WriteSet};
 pub use registry::{App, FunctionSpec, NoArgs, Visibility};
 pub use scheduler::{
-    ActionScheduler, CronSchedule, CronSpec, FINISHED_RETENTION, INTERRUPTED_ACTION,
+    ActionScheduler, CronSchedule, CronSpec, FINISHED_RETENTION, INTERRUPTED_ACTION, JobSummary,
     MAX_RUNNING_ACTIONS, MAX_SCHEDULED_ARGS_BYTES, MAX_SCHEDULED_PER_MUTATION, MutationScheduler,
     SCHEDULED_TABLE, SCHEDULER_POLL,
 };

@@ -211,7 +211,7 @@ fn select(name: &str, current: &str, options: &[(&str, &str)]) -> String {
     s
 }
 
-const STYLE: &str = "
+pub(crate) const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:14px 24px;display:flex;align-items:baseline;gap:16px}
 header h1{font-size:18px;margin:0}header a{color:#9db4ff}
@@ -292,7 +292,7 @@ pub(crate) async fn handler(
     let page = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Ferrovex dashboard</title><style>{STYLE}</style></head><body>
-<header><h1>Ferrovex</h1><span>function log</span><a href="/metrics">/metrics</a></header>
+<header><h1>Ferrovex</h1><span>function log</span><a href="/_dashboard/jobs">scheduled jobs</a><a href="/metrics">/metrics</a></header>
 <main>{form}<div id="live">{live}</div></main><script>{SCRIPT}</script></body></html>"#
     );
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()

@@ -43,6 +43,8 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/run/{*path}", post(post_run))
         .route("/api/sync", get(crate::sync::upgrade))
         .route("/_dashboard", get(crate::dashboard::handler))
+        .route("/_dashboard/jobs", get(crate::jobs_view::page))
+        .route("/_dashboard/jobs/cancel", post(crate::jobs_view::cancel))
         .route("/metrics", get(crate::metrics::handler))
         .route("/api/{version}/sync", get(crate::sync::upgrade))
         .fallback(not_found)

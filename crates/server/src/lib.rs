@@ -6,6 +6,7 @@ mod error;
 mod format;
 mod http_actions;
 mod http_api;
+mod jobs_view;
 mod metrics;
 pub mod site;
 pub mod sync;

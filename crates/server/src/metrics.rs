@@ -157,6 +157,37 @@ pub fn render(metrics: &Metrics, cache_bytes: usize, cache_entries: usize) -> St
             "ferrovex_execution_duration_seconds_count{{kind=\"{label}\"}} {count}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP ferrovex_scheduled_jobs_total Scheduled jobs and cron ticks run, by outcome.\n# TYPE ferrovex_scheduled_jobs_total counter"
+    );
+    for (outcome, counter) in [
+        ("success", &metrics.jobs_succeeded),
+        ("failed", &metrics.jobs_failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "ferrovex_scheduled_jobs_total{{outcome=\"{outcome}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferrovex_scheduler_lag_seconds From a job's scheduledTime to its start.\n# TYPE ferrovex_scheduler_lag_seconds histogram"
+    );
+    let (buckets, count, sum) = metrics.scheduler_lag.snapshot();
+    for (bound, n) in LATENCY_BUCKETS.iter().zip(&buckets) {
+        let _ = writeln!(
+            out,
+            "ferrovex_scheduler_lag_seconds_bucket{{le=\"{bound}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "ferrovex_scheduler_lag_seconds_bucket{{le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(out, "ferrovex_scheduler_lag_seconds_sum {sum}");
+    let _ = writeln!(out, "ferrovex_scheduler_lag_seconds_count {count}");
     out
 }
 

@@ -314,3 +314,66 @@ async fn official_clients_see_atomic_scheduling_and_live_reminders() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_lists_jobs_and_cancels_only_from_its_own_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let id = call(
+        &server.url,
+        "mutation",
+        "reminders:schedule",
+        json!({ "text": "later", "delayMs": 60_000.0 }),
+    )
+    .await
+    .unwrap();
+    let id = id.as_str().unwrap().to_owned();
+    let (status, _, page) = crate::common::send(
+        "GET",
+        &format!("{}/_dashboard/jobs", server.url),
+        vec![],
+        &[],
+    )
+    .await;
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&id) && page.contains("reminders:fire") && page.contains("pending"),
+        "{page}"
+    );
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let cancel = |origin: Option<String>| {
+        let url = format!("{}/_dashboard/jobs/cancel", server.url);
+        let body = format!("id={id}").into_bytes();
+        let host = host.clone();
+        async move {
+            let mut headers = vec![
+                (
+                    "content-type",
+                    "application/x-www-form-urlencoded".to_owned(),
+                ),
+                ("host", host),
+            ];
+            if let Some(origin) = origin {
+                headers.push(("origin", origin));
+            }
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            crate::common::send("POST", &url, body, &headers).await.0
+        }
+    };
+    assert_eq!(cancel(None).await, 403, "a POST without Origin is refused");
+    assert_eq!(
+        cancel(Some("http://evil.example".to_owned())).await,
+        403,
+        "another site cannot cancel"
+    );
+    assert_eq!(kinds(&query(&server, "reminders:jobs").await), ["pending"]);
+    assert_eq!(cancel(Some(format!("http://{host}"))).await, 303);
+    assert_eq!(kinds(&query(&server, "reminders:jobs").await), ["canceled"]);
+    let (_, _, metrics) =
+        crate::common::send("GET", &format!("{}/metrics", server.url), vec![], &[]).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(metrics.contains("ferrovex_scheduled_jobs_total{outcome=\"success\"}"));
+    assert!(metrics.contains("ferrovex_scheduler_lag_seconds_count"));
+}
