@@ -30,6 +30,8 @@ pub enum Suite {
     Auth,
     /// Web origin: SSR page time to first byte with the auth cache off, in memory, in Redis.
     Web,
+    /// Scheduler throughput and lag with many jobs due at once; HTTP action round trip.
+    Scheduler,
     /// `ferrovex dev`: a one-line edit in a scaffolded app until its result is served (needs
     /// this checkout and cargo; not part of `all`).
     Dev,
@@ -60,6 +62,9 @@ pub struct BenchArgs {
     /// Operations per sequential latency measurement.
     #[arg(long, default_value_t = 5000)]
     pub iterations: usize,
+    /// Jobs due at once in the scheduler suite.
+    #[arg(long, default_value_t = 10_000)]
+    pub jobs: u32,
     /// Edits in the dev suite.
     #[arg(long, default_value_t = 7)]
     pub edits: usize,
@@ -378,6 +383,11 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         rows.extend(
             crate::bench_web::web_rows(args.auth_requests, args.duration_secs, args.connections)
                 .await?,
+        );
+    }
+    if matches!(args.suite, Suite::All | Suite::Scheduler) {
+        rows.extend(
+            crate::bench_scheduler::scheduler_rows(args.jobs, args.iterations.min(2000)).await?,
         );
     }
     if args.suite == Suite::Dev {
