@@ -41,7 +41,7 @@ describe("HTTP actions from Node's fetch", () => {
     assert.equal(ok.headers.get("access-control-allow-origin"), "*");
     assert.match(ok.headers.get("access-control-allow-methods"), /POST/);
     assert.equal(ok.headers.get("access-control-allow-headers"), "content-type");
-    const refused = await fetch(`${SITE}/demo/panic`, {
+    const refused = await fetch(`${SITE}/demo/private`, {
       method: "OPTIONS",
       headers: { origin: "http://elsewhere.example", "access-control-request-method": "POST" },
     });
@@ -78,6 +78,25 @@ describe("HTTP actions from Node's fetch", () => {
     const text = await res.text();
     assert.ok(!text.includes("hunter2") && !text.includes("panic"), text);
     assert.match(JSON.parse(text).message, SERVER_ERROR);
+  });
+
+  test("the handler sees the caller of a Bearer token, and anonymous callers as null", async () => {
+    const anonymous = await (await fetch(`${SITE}/demo/whoami`)).json();
+    assert.deepEqual(anonymous, { subject: null });
+    const email = `http-${randomUUID().slice(0, 8)}@example.com`;
+    const signUp = await fetch(`${SITE}/api/auth/sign-up/email`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: SITE },
+      body: JSON.stringify({ name: "Hana", email, password: "correct horse battery" }),
+    });
+    assert.equal(signUp.status, 200);
+    const { user } = await signUp.json();
+    const cookie = signUp.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const { token } = await (await fetch(`${SITE}/api/auth/convex/token`, { headers: { cookie } })).json();
+    const me = await (await fetch(`${SITE}/demo/whoami`, { headers: { authorization: `Bearer ${token}` } })).json();
+    assert.deepEqual(me, { subject: user.id });
+    const forged = await fetch(`${SITE}/demo/whoami`, { headers: { authorization: `Bearer ${token}x` } });
+    assert.equal(forged.status, 401);
   });
 
   test("wrong methods, unknown paths and auth's own paths", async () => {
@@ -143,10 +162,20 @@ describe("HTTP actions from headless Chromium on another origin", () => {
     assert.equal(result.big, 413);
   });
 
+  test("a panic answers 500 without internals, readable in the page", async () => {
+    const result = await inPage(async (site) => {
+      const res = await fetch(`${site}/demo/panic`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      return [res.status, await res.text()];
+    }, SITE);
+    assert.equal(result[0], 500);
+    assert.ok(!result[1].includes("hunter2"), result[1]);
+    assert.match(JSON.parse(result[1]).message, SERVER_ERROR);
+  });
+
   test("a route without CORS cannot be read from another origin", async () => {
     const outcome = await inPage(async (site) => {
       try {
-        const res = await fetch(`${site}/demo/panic`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+        const res = await fetch(`${site}/demo/private`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
         return `read ${res.status}`;
       } catch (e) {
         return `blocked: ${e.name}`;

@@ -1,7 +1,8 @@
 //! HTTP actions on the site origin: `POST /demo/messages` (JSON `{author, body, channel?}` →
 //! `messages:send` → `200 {"id": ...}`; a ConvexError answers 400 with its data),
 //! `GET /demo/messages?channel=...` (the list), both open to any origin; and
-//! `POST /demo/panic`, which panics (a 500 that reveals nothing).
+//! `POST /demo/panic`, which panics (a 500 that reveals nothing), `GET /demo/whoami` (the
+//! Bearer token's subject) and `POST /demo/private` (no CORS).
 
 use ferrovex::prelude::*;
 
@@ -39,6 +40,20 @@ async fn panic_route(_ctx: ActionCtx, _req: HttpRequest) -> FnResult<HttpRespons
     panic!("a deliberate panic with a secret detail: hunter2");
 }
 
+/// Who called, from `Authorization: Bearer <jwt>`: `{"subject": ...}` or `{"subject": null}`.
+async fn whoami(ctx: ActionCtx, _req: HttpRequest) -> FnResult<HttpResponse> {
+    let subject = ctx.auth().user_identity().map(|i| i.subject.clone());
+    Ok(HttpResponse::json(
+        200,
+        &serde_json::json!({ "subject": subject }),
+    ))
+}
+
+/// A route without CORS: browsers on other origins cannot read it.
+async fn private(_ctx: ActionCtx, _req: HttpRequest) -> FnResult<HttpResponse> {
+    Ok(HttpResponse::text(200, "same origin only"))
+}
+
 /// Registers the demo's HTTP actions.
 pub fn register(app: App) -> App {
     app.http_route_with(
@@ -49,5 +64,10 @@ pub fn register(app: App) -> App {
         HttpRoute::new("GET", "/demo/messages").cors_any(),
         list_messages,
     )
-    .http_route("POST", "/demo/panic", panic_route)
+    .http_route_with(
+        HttpRoute::new("POST", "/demo/panic").cors_any(),
+        panic_route,
+    )
+    .http_route_with(HttpRoute::new("GET", "/demo/whoami").cors_any(), whoami)
+    .http_route("POST", "/demo/private", private)
 }

@@ -53,6 +53,26 @@ struct PageArgs {
     desc: Option<bool>,
 }
 
+#[derive(Deserialize, ferrovex_macros::Type)]
+#[ferrovex(crate = "ferrovex_engine")]
+struct ScheduleManyArgs {
+    n: i64,
+    pad: i64,
+}
+
+/// Schedules `n` runs of `jobs:noop` an hour from now, each with `pad` bytes of arguments.
+fn schedule_many(ctx: &mut MutationCtx, a: ScheduleManyArgs) -> FnResult<()> {
+    let pad = "x".repeat(usize::try_from(a.pad).unwrap_or(0));
+    for _ in 0..a.n {
+        ctx.scheduler().run_after(
+            std::time::Duration::from_secs(3600),
+            "jobs:noop",
+            &Value::object([("pad", pad.as_str())]),
+        )?;
+    }
+    Ok(())
+}
+
 fn test_app() -> App {
     let schema = Schema::new()
         .table(
@@ -67,6 +87,19 @@ fn test_app() -> App {
             ])),
         );
     App::new(schema)
+        .mutation("jobs:scheduleMany", schedule_many)
+        .internal_mutation("jobs:noop", |_ctx: &mut MutationCtx, _: Value| Ok(()))
+        .query("jobs:count", |ctx: &mut QueryCtx, _: NoArgs| {
+            Ok(ctx
+                .db
+                .system()
+                .query("_scheduled_functions")?
+                .collect()?
+                .len() as i64)
+        })
+        .query("jobs:peekUsers", |ctx: &mut QueryCtx, _: NoArgs| {
+            Ok(ctx.db.system().query("_users")?.collect()?.len() as i64)
+        })
         .query("people:count", |ctx: &mut QueryCtx, _: NoArgs| {
             Ok(ctx.db.query("people")?.collect()?.len() as i64)
         })
@@ -820,5 +853,70 @@ async fn query_read_sets_cover_only_the_scanned_index_range() {
         reads.overlaps(&write_a.writes.unwrap()),
         "a write to group a does"
     );
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn scheduling_limits_are_enforced_and_a_refused_batch_schedules_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), clock_at(5_000_000_000_000));
+    let many =
+        |n: i64, pad: i64| Value::object([("n", Value::Int64(n)), ("pad", Value::Int64(pad))]);
+    let count = |engine: Engine| async move {
+        from_value::<i64>(
+            call(
+                &engine,
+                FunctionKind::Query,
+                "jobs:count",
+                Value::object::<[(&str, Value); 0], &str, Value>([]),
+            )
+            .await
+            .result
+            .unwrap(),
+        )
+    };
+    let ok = call(
+        &engine,
+        FunctionKind::Mutation,
+        "jobs:scheduleMany",
+        many(1000, 10),
+    )
+    .await;
+    assert!(ok.result.is_ok(), "{:?}", ok.result);
+    assert_eq!(count(engine.clone()).await, 1000);
+    let too_many = call(
+        &engine,
+        FunctionKind::Mutation,
+        "jobs:scheduleMany",
+        many(1001, 10),
+    )
+    .await;
+    assert!(too_many.result.is_err());
+    assert_eq!(
+        count(engine.clone()).await,
+        1000,
+        "the refused mutation scheduled nothing"
+    );
+    let too_big = call(
+        &engine,
+        FunctionKind::Mutation,
+        "jobs:scheduleMany",
+        many(
+            1,
+            i64::try_from(ferrovex_engine::MAX_SCHEDULED_ARGS_BYTES).unwrap(),
+        ),
+    )
+    .await;
+    assert!(too_big.result.is_err());
+    assert_eq!(count(engine.clone()).await, 1000);
+    // Functions read `_scheduled_functions` through ctx.db.system(), but never auth's tables.
+    let users = call(
+        &engine,
+        FunctionKind::Query,
+        "jobs:peekUsers",
+        Value::object::<[(&str, Value); 0], &str, Value>([]),
+    )
+    .await;
+    assert!(users.result.is_err());
     engine.shutdown();
 }

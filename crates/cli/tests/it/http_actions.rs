@@ -14,7 +14,7 @@ async fn http_actions_answer_fetch_from_node_and_chromium() {
             ("SITE_URL", server.site_url.as_str()),
             ("WEB_URL", server.web_url.as_str()),
         ],
-        9,
+        11,
     )
     .await;
     let log = server.stdout.lock().join("\n");
