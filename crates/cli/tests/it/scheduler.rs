@@ -377,3 +377,48 @@ async fn the_dashboard_lists_jobs_and_cancels_only_from_its_own_page() {
     assert!(metrics.contains("ferrovex_scheduled_jobs_total{outcome=\"success\"}"));
     assert!(metrics.contains("ferrovex_scheduler_lag_seconds_count"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_sixteen_scheduled_actions_run_at_once_and_the_rest_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for _ in 0..20 {
+        call(
+            &server.url,
+            "mutation",
+            "demo:scheduleSleep",
+            json!({ "ms": 1500.0 }),
+        )
+        .await
+        .unwrap();
+    }
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states = kinds(&query(&server, "demo:sleepJobs").await);
+        let running = states.iter().filter(|k| *k == "inProgress").count();
+        most = most.max(running);
+        assert!(
+            running <= 16,
+            "{running} actions running at once: {states:?}"
+        );
+        if states.iter().all(|k| k == "success") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the actions did not finish: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(most, 16, "the bound is reached, not undershot");
+    let slept = call(
+        &server.url,
+        "query",
+        "counter:get",
+        json!({ "name": "slept" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(slept["value"], "20", "each action ran once");
+}
