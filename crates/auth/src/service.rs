@@ -273,6 +273,15 @@ impl AuthService {
         &self.config
     }
 
+    /// The key Ferrovex's own web origins present to the site origin (a header on proxied
+    /// requests) to be told which sessions a request revoked: derived from the auth secret,
+    /// so every instance of a deployment agrees on it and nobody without the secret can.
+    pub fn proxy_key(&self) -> String {
+        hex::encode(Sha256::digest(
+            format!("ferrovex web proxy key v1\n{}", self.config.secret).as_bytes(),
+        ))
+    }
+
     /// The counters of store calls.
     pub fn stats(&self) -> &Arc<AuthStats> {
         self.store.stats()

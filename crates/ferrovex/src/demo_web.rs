@@ -44,6 +44,7 @@ impl WebOrigin for DemoWeb {
                 web_origin: ctx.web_origin,
                 auth_cache: ctx.auth_cache,
                 redis_url: ctx.redis_url,
+                proxy_key: Some(ctx.proxy_key),
             })
             .await
             .map_err(|e| anyhow::anyhow!(e))?;

@@ -20,6 +20,10 @@ pub struct WebContext {
     pub auth_cache: ferrovex_ssr::auth::AuthCacheConfig,
     /// `--redis-url`.
     pub redis_url: Option<String>,
+    /// The key the web origin's `/api/auth` proxy presents to the site origin
+    /// (`ferrovex_ssr::proxy::ProxyState::with_proxy_key`) to hear which sessions a request
+    /// revoked. A secret: never log it.
+    pub proxy_key: String,
     /// Sessions revoked at the site origin (digests), for the web origin's token cache.
     pub revocations: tokio::sync::broadcast::Receiver<Arc<[String]>>,
     /// Resolves when the deployment stops.

@@ -362,6 +362,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
                     ttl: Duration::from_secs(args.auth_cache_ttl_secs),
                 },
                 redis_url: args.redis_url.clone(),
+                proxy_key: auth.proxy_key(),
                 revocations: auth.revocations(),
                 shutdown: Box::pin(until_stopped()),
             })

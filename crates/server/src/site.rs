@@ -25,6 +25,9 @@ use serde_json::{Map, Value as JsonValue, json};
 /// comma-separated. The web origin's proxy reads it to drop those sessions' cached JWTs and
 /// never passes it on to the browser (`ferrovex_ssr::proxy` reads the same name).
 pub const REVOKED_SESSIONS_HEADER: &str = "x-ferrovex-revoked-sessions";
+/// Request header by which Ferrovex's own web origin proves itself to the site origin
+/// (`ferrovex_ssr::proxy` sends the same name); only then are revocations announced.
+pub const PROXY_KEY_HEADER: &str = "x-ferrovex-proxy-key";
 
 /// Largest accepted auth request body.
 pub const MAX_AUTH_BODY: usize = 64 * 1024;
@@ -558,13 +561,39 @@ async fn sign_out(
     };
     Ok(with_revoked(
         with_cookies(json!({"success": true}), expired_cookies(auth)),
-        &revoked,
+        announced(auth, &headers, &revoked),
     ))
 }
 
 /// Better Auth's `{status: true}` for a revoking route, naming what it revoked.
 fn revoked_answer(digests: &[String]) -> Response {
     with_revoked(with_cookies(json!({"status": true}), Vec::new()), digests)
+}
+
+/// The digests to announce in [`REVOKED_SESSIONS_HEADER`]: only to Ferrovex's own web
+/// origin, which proves itself with [`PROXY_KEY_HEADER`] (a key derived from the auth secret).
+/// Anyone else, such as a browser behind a plain forwarding proxy (the Nuxt module's), gets
+/// nothing: the digests identify sessions and are no business of browsers. Revocations reach
+/// web origins through the in-process broadcast and Redis regardless.
+fn announced<'a>(auth: &AuthService, headers: &HeaderMap, digests: &'a [String]) -> &'a [String] {
+    let presented = headers
+        .get(PROXY_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !presented.is_empty() && constant_time_eq(presented.as_bytes(), auth.proxy_key().as_bytes())
+    {
+        digests
+    } else {
+        &[]
+    }
+}
+
+/// Compares without an early exit, so the time does not tell how much of a key was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Adds [`REVOKED_SESSIONS_HEADER`] when sessions were revoked.
@@ -631,7 +660,7 @@ async fn update_user(
     };
     let (info, _) = require_session(auth, &headers).await?;
     let (_, stale) = auth.update_user(&info, name, image).await?;
-    Ok(revoked_answer(&stale))
+    Ok(revoked_answer(announced(auth, &headers, &stale)))
 }
 
 async fn change_password(
@@ -668,7 +697,7 @@ async fn change_password(
             json!({"token": token, "user": user_json(&info.user)}),
             cookies,
         ),
-        &revoked,
+        announced(auth, &headers, &revoked),
     ))
 }
 
@@ -694,7 +723,7 @@ async fn delete_user(
             json!({"success": true, "message": "User deleted"}),
             expired_cookies(auth),
         ),
-        &revoked,
+        announced(auth, &headers, &revoked),
     ))
 }
 
@@ -709,7 +738,7 @@ async fn revoke_session(
     let token = field(&body, "token")?;
     let (info, _) = require_session(auth, &headers).await?;
     let revoked = auth.revoke_session(&info, token).await?;
-    Ok(revoked_answer(&revoked))
+    Ok(revoked_answer(announced(auth, &headers, &revoked)))
 }
 
 async fn revoke_sessions(
@@ -739,7 +768,7 @@ async fn revoke_many(
     parse_body(&headers, body)?;
     let (info, _) = require_session(auth, &headers).await?;
     let revoked = auth.revoke_sessions(&info, keep_current).await?;
-    Ok(revoked_answer(&revoked))
+    Ok(revoked_answer(announced(auth, &headers, &revoked)))
 }
 
 async fn convex_token(

@@ -21,6 +21,9 @@ use crate::http::Http;
 
 /// Response header in which the site origin names the digests of revoked sessions.
 pub const REVOKED_SESSIONS_HEADER: &str = "x-ferrovex-revoked-sessions";
+/// Request header carrying the deployment's proxy key, so the site origin tells this proxy
+/// (and only it) which sessions a request revoked.
+pub const PROXY_KEY_HEADER: &str = "x-ferrovex-proxy-key";
 /// Largest request body forwarded.
 pub const MAX_PROXY_BODY: usize = 64 * 1024;
 /// Deadline of one proxied request.
@@ -37,12 +40,24 @@ const FORWARDED: [&str; 7] = [
 ];
 
 /// State of the proxy.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProxyState {
     site_url: String,
     web_origin: String,
     auth: Arc<SsrAuth>,
     http: Http,
+    /// The deployment's proxy key (`None` in front of a site that is not Ferrovex's).
+    proxy_key: Option<String>,
+}
+
+impl std::fmt::Debug for ProxyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState")
+            .field("site_url", &self.site_url)
+            .field("web_origin", &self.web_origin)
+            .field("proxy_key", &ProxyKeyRedacted(&self.proxy_key))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProxyState {
@@ -53,9 +68,25 @@ impl ProxyState {
             web_origin: web_origin.trim_end_matches('/').to_owned(),
             auth,
             http: Http::new(PROXY_DEADLINE),
+            proxy_key: None,
         }
     }
+
+    /// Presents `key` (the site's `AuthService::proxy_key`) on every proxied request.
+    pub fn with_proxy_key(mut self, key: Option<String>) -> ProxyState {
+        self.proxy_key = key.filter(|k| !k.is_empty());
+        self
+    }
 }
+
+impl std::fmt::Debug for ProxyKeyRedacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "set" } else { "none" })
+    }
+}
+
+/// Prints whether a key is set, never the key.
+struct ProxyKeyRedacted<'a>(&'a Option<String>);
 
 /// The proxy routes (`/api/auth/*`).
 pub fn proxy_router(state: ProxyState) -> Router {
@@ -176,6 +207,9 @@ async fn handle(
         if let Some(v) = headers.get(name) {
             req = req.header(name, v);
         }
+    }
+    if let Some(key) = &state.proxy_key {
+        req = req.header(PROXY_KEY_HEADER, key.as_str());
     }
     let sent = body.clone();
     let Ok(req) = req.body(Full::new(body)) else {

@@ -17,7 +17,7 @@ use ferrovex_ssr::query::ServerQueries;
 use ferrovex_ssr::runtime::{RUNTIME_JS, RUNTIME_PATH};
 
 /// Configuration of the web origin.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WebConfig {
     /// Public URL of the API origin (the browser connects to it).
     pub api_url: String,
@@ -29,6 +29,21 @@ pub struct WebConfig {
     pub auth_cache: AuthCacheConfig,
     /// Share the token cache through Redis (and fan out revocations) instead of memory.
     pub redis_url: Option<String>,
+    /// The deployment's proxy key, presented to the site origin (never logged).
+    pub proxy_key: Option<String>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("api_url", &self.api_url)
+            .field("site_url", &self.site_url)
+            .field("web_origin", &self.web_origin)
+            .field("auth_cache", &self.auth_cache)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "set"))
+            .field("proxy_key", &self.proxy_key.as_ref().map(|_| "set"))
+            .finish()
+    }
 }
 
 /// Shared state of the pages.
@@ -86,11 +101,14 @@ async fn runtime() -> impl IntoResponse {
 
 /// The web origin's router.
 pub fn web_router(state: WebState) -> Router {
-    let proxy = proxy_router(ProxyState::new(
-        &state.config.site_url,
-        &state.config.web_origin,
-        state.auth.clone(),
-    ));
+    let proxy = proxy_router(
+        ProxyState::new(
+            &state.config.site_url,
+            &state.config.web_origin,
+            state.auth.clone(),
+        )
+        .with_proxy_key(state.config.proxy_key.clone()),
+    );
     Router::new()
         .route("/", get(pages::chat))
         .route("/teams", get(pages::teams))
