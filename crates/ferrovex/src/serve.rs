@@ -347,7 +347,10 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         }
     };
     let mut servers = Vec::new();
-    let mut sections: Vec<Arc<dyn ferrovex_server::MetricsSection>> = Vec::new();
+    let auth_routes = Arc::new(ferrovex_server::auth_log::AuthRouteStats::new(
+        args.print_log,
+    ));
+    let mut sections: Vec<Arc<dyn ferrovex_server::MetricsSection>> = vec![auth_routes.clone()];
     if let (Some(web), Some(listener), Some(web_origin)) =
         (&deployment.web, web_listener, web_origin)
     {
@@ -387,6 +390,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
             auth: auth.clone(),
             engine: Some(engine.clone()),
             verifier: Some(verifier.clone()),
+            routes: auth_routes.clone(),
         },
         until_stopped(),
     ));

@@ -1,6 +1,7 @@
 //! The HTTP edge of Ferrovex. Only this crate knows HTTP and JSON request shapes; it converts
 //! them to engine calls and engine outcomes back to the Convex wire format.
 
+pub mod auth_log;
 mod dashboard;
 mod error;
 mod format;

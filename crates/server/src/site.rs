@@ -41,6 +41,8 @@ pub struct SiteState {
     pub engine: Option<ferrovex_engine::Engine>,
     /// Verifies `Authorization: Bearer` tokens sent to HTTP actions.
     pub verifier: Option<Arc<ferrovex_auth::verify::Verifier>>,
+    /// Per-route counters (and stdout lines) of the auth routes.
+    pub routes: Arc<crate::auth_log::AuthRouteStats>,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -102,7 +104,11 @@ pub fn site_router(state: SiteState) -> Router {
             get(openid_configuration),
         )
         .layer(DefaultBodyLimit::max(MAX_AUTH_BODY))
-        .layer(cors);
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.routes.clone(),
+            crate::auth_log::middleware,
+        ));
     Router::new()
         .merge(auth)
         .fallback(crate::http_actions::serve)

@@ -560,3 +560,76 @@ async fn no_internal_header_reaches_a_browser_behind_a_plain_forwarding_proxy() 
         internal(&headers)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_routes_show_on_stdout_and_metrics_without_tokens_or_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let origin = server.site_url.clone();
+    let body =
+        json!({"name": "Vis", "email": "vis@example.com", "password": "correct horse battery"});
+    let (status, headers, _) = send(
+        "POST",
+        &format!("{}/api/auth/sign-up/email", server.site_url),
+        body.to_string().into_bytes(),
+        &[("content-type", "application/json"), ("origin", &origin)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cookie = crate::common::cookie_of(&headers, "better-auth.session_token").unwrap();
+    let (status, _, token) = send(
+        "GET",
+        &format!("{}/api/auth/convex/token?probe=1", server.site_url),
+        vec![],
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let token: serde_json::Value = serde_json::from_slice(&token).unwrap();
+    let jwt = token["token"].as_str().unwrap().to_owned();
+    let session = cookie
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let stdout = server.stdout.lock().join("\n");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("AUTH GET /convex/token 200 "))
+        .unwrap_or_else(|| panic!("no AUTH line for /convex/token:\n{stdout}"));
+    assert!(line.ends_with("ms"), "{line}");
+    assert!(stdout.contains("AUTH POST /sign-up/email 200 "), "{stdout}");
+    let (_, _, metrics) = send("GET", &format!("{}/metrics", server.url), vec![], &[]).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains(
+            "ferrovex_auth_requests_total{method=\"GET\",route=\"/convex/token\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "ferrovex_auth_request_duration_seconds_count{method=\"GET\",route=\"/convex/token\"} 1"
+    ));
+    let (_, _, dashboard) = send("GET", &format!("{}/_dashboard", server.url), vec![], &[]).await;
+    let dashboard = String::from_utf8(dashboard).unwrap();
+    assert!(
+        dashboard.contains("GET /convex/token"),
+        "the dashboard shows the route"
+    );
+    for (what, secret) in [
+        ("JWT", jwt.as_str()),
+        ("session token", session.as_str()),
+        ("query", "probe"),
+    ] {
+        assert!(!stdout.contains(secret), "stdout holds the {what}");
+        assert!(!metrics.contains(secret), "/metrics holds the {what}");
+        assert!(
+            !dashboard.contains(secret),
+            "the dashboard holds the {what}"
+        );
+    }
+}
