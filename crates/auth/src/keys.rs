@@ -250,7 +250,11 @@ pub fn decrypt_private_key(secret: &str, stored: &str) -> Result<String, AuthErr
     let (nonce, ct) = bytes.split_at(24);
     let plain = cipher
         .decrypt(XNonce::from_slice(nonce), ct)
-        .map_err(|_| AuthError::Key("cannot decrypt the private key: wrong secret?".into()))?;
+        .map_err(|_| {
+            AuthError::Key(
+                "cannot decrypt the private key: set --auth-secret (or BETTER_AUTH_SECRET) to the secret of the deployment that made these keys".into(),
+            )
+        })?;
     String::from_utf8(plain).map_err(|_| AuthError::Key("private key is not UTF-8".into()))
 }
 

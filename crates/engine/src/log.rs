@@ -99,12 +99,83 @@ impl Execution {
             "success"
         };
         let cached = if self.cached { " (cached)" } else { "" };
+        let why = self
+            .error
+            .as_deref()
+            .map(|e| format!(": {}", short_reason(e)))
+            .unwrap_or_default();
         format!(
-            "{letter} {} ({}) {outcome}{cached} {}ms",
+            "{letter} {} ({}) {outcome}{cached} {}ms{why}",
             self.path,
             self.transport.label(),
             self.duration.as_millis()
         )
+    }
+}
+
+/// A failure in a few words for the stdout line, from the client-visible message (so never
+/// more than a client sees): `ConvexError INVALID_BODY`, `ArgumentValidationError at .body`,
+/// `Server Error [Request ID: …]`.
+fn short_reason(message: &str) -> String {
+    const MAX: usize = 80;
+    if let Some(rest) = message.strip_prefix("ArgumentValidationError") {
+        return match rest.lines().find_map(|l| l.strip_prefix("Path: ")) {
+            Some(path) => format!("ArgumentValidationError at {path}"),
+            None => "ArgumentValidationError".to_owned(),
+        };
+    }
+    if let Some(id) = message
+        .strip_prefix("[Request ID: ")
+        .and_then(|r| r.split_once(']'))
+        .map(|(id, _)| id)
+    {
+        return format!("Server Error [Request ID: {id}]");
+    }
+    if message.starts_with("Could not find public function") {
+        return "no such public function".to_owned();
+    }
+    if let Ok(serde_json::Value::Object(data)) = serde_json::from_str::<serde_json::Value>(message)
+    {
+        return match data.get("code").and_then(serde_json::Value::as_str) {
+            Some(code) => format!("ConvexError {}", one_line(code, MAX)),
+            None => "ConvexError".to_owned(),
+        };
+    }
+    one_line(message, MAX)
+}
+
+/// The first line of `s`, cut to `max` characters.
+fn one_line(s: &str, max: usize) -> String {
+    let first = s.lines().next().unwrap_or_default();
+    let mut out: String = first.chars().take(max).collect();
+    if first.chars().count() > max || s.lines().nth(1).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_reason;
+
+    #[test]
+    fn failures_are_summed_up_in_a_few_words() {
+        assert_eq!(
+            short_reason("{\"code\":\"INVALID_BODY\"}"),
+            "ConvexError INVALID_BODY"
+        );
+        assert_eq!(
+            short_reason(
+                "ArgumentValidationError: Value does not match validator.\nPath: .body\nValue: 5.0\nValidator: v.string()"
+            ),
+            "ArgumentValidationError at .body"
+        );
+        assert_eq!(
+            short_reason("[Request ID: 00ab] Server Error"),
+            "Server Error [Request ID: 00ab]"
+        );
+        assert_eq!(short_reason("no such task"), "no such task");
+        assert_eq!(short_reason(&"x".repeat(200)).chars().count(), 81);
     }
 }
 

@@ -442,6 +442,8 @@ pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<E
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: files and pipes get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let running = start(deployment, &args).await?;
     println!("Ferrovex {} is running", env!("CARGO_PKG_VERSION"));

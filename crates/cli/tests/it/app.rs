@@ -265,6 +265,12 @@ async fn newcomer_path_from_init_to_typed_clients() {
     // The function log names the app's functions like the demo's.
     let log = server.stdout.lock().join("\n");
     assert!(log.contains("tasks:add"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("M tasks:add (HTTP API) failure")
+                && l.ends_with(": ArgumentValidationError at .text")),
+        "{log}"
+    );
 }
 
 /// A child process whose stdout and stderr lines are collected.

@@ -586,6 +586,33 @@ async fn static_mode_works_with_two_keys_and_jwks_commands_round_trip() {
     );
     let rotated: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rotated.as_array().unwrap().len(), 2);
+    // Keys encrypted with another deployment's secret: the error says which flag to set.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "serve",
+            "--api-port",
+            "0",
+            "--site-port",
+            "0",
+            "--web-port",
+            "0",
+        ])
+        .args([
+            "--auth-secret",
+            "another-deployments-secret-0123456789",
+            "--data-dir",
+        ])
+        .arg(elsewhere.path())
+        .env("JWKS", latest.trim())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("set --auth-secret (or BETTER_AUTH_SECRET) to the secret of the deployment that made these keys"),
+        "{stderr}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let rotated_text = rotated.to_string();
     let server = Server::start_with(
