@@ -40,8 +40,10 @@ impl WebOrigin for DemoWeb {
         Box::pin(async move {
             let state = ferrovex_web::WebState::start(ferrovex_web::WebConfig {
                 api_url: ctx.api_url,
+                public_api_url: ctx.public_api_url,
                 site_url: ctx.site_url,
                 web_origin: ctx.web_origin,
+                extra_origins: ctx.extra_origins,
                 auth_cache: ctx.auth_cache,
                 redis_url: ctx.redis_url,
                 proxy_key: Some(ctx.proxy_key),

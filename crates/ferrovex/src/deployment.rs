@@ -10,12 +10,18 @@ use futures_util::future::BoxFuture;
 pub struct WebContext {
     /// The bound web listener (`--web-port`).
     pub listener: tokio::net::TcpListener,
-    /// URL of the API origin (browsers connect to it).
+    /// URL of the API origin for the web origin's own server-side calls (loopback when bound
+    /// locally).
     pub api_url: String,
+    /// Public URL of the API origin, which browsers connect to (`--api-url`).
+    pub public_api_url: String,
     /// URL of the site origin (token exchange and the `/api/auth` proxy target).
     pub site_url: String,
-    /// This origin as browsers see it (trusted by the site origin for auth POSTs).
+    /// This origin as browsers see it (`--web-url`; trusted by the site origin for auth POSTs).
     pub web_origin: String,
+    /// Other origins whose auth POSTs the web proxy accepts: the loopback twin of
+    /// `web_origin` and `--trusted-origins`.
+    pub extra_origins: Vec<String>,
     /// `--auth-cache` and `--auth-cache-ttl-secs`.
     pub auth_cache: ferrovex_ssr::auth::AuthCacheConfig,
     /// `--redis-url`.

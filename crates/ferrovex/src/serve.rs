@@ -53,6 +53,14 @@ pub struct ServeArgs {
     /// Print one stdout line per function execution (`Q messages:list (WebSocket) success 0ms`).
     #[arg(long, env = "FERROVEX_PRINT_LOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub print_log: bool,
+    /// Public URL of the API origin, as browsers reach it (default: the bound address). It is
+    /// the `apiUrl` of pages and the address the banner prints.
+    #[arg(long, env = "FERROVEX_API_URL")]
+    pub api_url: Option<String>,
+    /// Public URL of the web origin, as browsers reach it (default: the bound address). Auth
+    /// POSTs through its `/api/auth` proxy must come from it (or from `--trusted-origins`).
+    #[arg(long, env = "FERROVEX_WEB_URL")]
+    pub web_url: Option<String>,
     /// The built-in demo only: run its cron (incrementing the counter `cron`) every N seconds.
     #[arg(long, env = "FERROVEX_DEMO_CRON_SECS")]
     pub demo_cron_secs: Option<u64>,
@@ -157,6 +165,8 @@ impl ServeArgs {
             durability: "normal".to_owned(),
             print_log: false,
             demo_cron_secs: None,
+            api_url: None,
+            web_url: None,
             auth,
         }
     }
@@ -184,6 +194,45 @@ impl AuthArgs {
     }
 }
 
+/// The addresses browsers and tokens use, separate from the bind addresses.
+#[derive(Clone, Debug)]
+pub struct PublicUrls {
+    /// The API origin.
+    pub api: String,
+    /// The site origin (the JWT issuer).
+    pub site: String,
+    /// The web origin, if any.
+    pub web: Option<String>,
+}
+
+/// A URL for `addr` that a local process can reach: an unspecified bind (`0.0.0.0`, `::`)
+/// becomes the loopback address, never `http://0.0.0.0:…`.
+fn reachable(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// The other spelling of a loopback origin (`localhost` ↔ `127.0.0.1`), which browsers treat
+/// as a different origin.
+fn loopback_twin(origin: &str) -> Option<String> {
+    if let Some(port) = origin.strip_prefix("http://127.0.0.1:") {
+        Some(format!("http://localhost:{port}"))
+    } else {
+        origin
+            .strip_prefix("http://localhost:")
+            .map(|port| format!("http://127.0.0.1:{port}"))
+    }
+}
+
+fn trimmed(url: &Option<String>) -> Option<String> {
+    url.as_deref()
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+}
+
 /// A running deployment.
 pub struct Running {
     /// The bound API address.
@@ -192,6 +241,8 @@ pub struct Running {
     pub site_addr: SocketAddr,
     /// The bound web address, when the deployment has a web origin.
     pub web_addr: Option<SocketAddr>,
+    /// The public URLs (`--api-url`, `--site-url`, `--web-url`, else the bound addresses).
+    pub urls: PublicUrls,
     /// The engine (for shutdown).
     pub engine: Engine,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -321,15 +372,39 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         .as_ref()
         .map(tokio::net::TcpListener::local_addr)
         .transpose()?;
-    let site_url = args
-        .auth
-        .site_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{site_addr}"));
-    let web_origin = web_addr.map(|addr| format!("http://{addr}"));
+    let urls = PublicUrls {
+        api: trimmed(&args.api_url).unwrap_or_else(|| reachable(api_addr)),
+        site: trimmed(&args.auth.site_url).unwrap_or_else(|| reachable(site_addr)),
+        web: web_addr.map(|addr| trimmed(&args.web_url).unwrap_or_else(|| reachable(addr))),
+    };
+    if args.host.is_unspecified()
+        && (args.api_url.is_none()
+            || args.auth.site_url.is_none()
+            || (web_addr.is_some() && args.web_url.is_none()))
+    {
+        tracing::warn!(
+            "bound to {} without public URLs: pages and tokens name 127.0.0.1, which only this machine reaches; set --api-url, --site-url and --web-url (FERROVEX_API_URL, FERROVEX_SITE_URL, FERROVEX_WEB_URL) to the addresses browsers use",
+            args.host
+        );
+    }
+    let site_url = urls.site.clone();
+    let web_origin = urls.web.clone();
+    // Auth POSTs through the web proxy come from its public URL, its loopback twin
+    // (`localhost` and `127.0.0.1` are both natural to type) and the trusted origins.
+    let mut web_origins: Vec<String> = args.auth.trusted_origins.clone();
+    if let Some(origin) = &web_origin {
+        web_origins.extend(loopback_twin(origin));
+        if let Some(addr) = web_addr
+            && args.web_url.is_some()
+        {
+            web_origins.push(reachable(addr));
+            web_origins.extend(loopback_twin(&reachable(addr)));
+        }
+    }
     let mut auth_args = args.auth.clone();
-    // The web origin proxies auth requests, so its origin is trusted.
+    // The web origin proxies auth requests, so its origins are trusted.
     auth_args.trusted_origins.extend(web_origin.clone());
+    auth_args.trusted_origins.extend(web_origins.clone());
     let auth = start_auth(&engine, &auth_args, site_url).await?;
     let providers = match &args.auth.auth_config {
         Some(path) => parse_auth_config(
@@ -357,9 +432,11 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         let started = web
             .start(WebContext {
                 listener,
-                api_url: format!("http://{api_addr}"),
-                site_url: format!("http://{site_addr}"),
+                api_url: reachable(api_addr),
+                public_api_url: urls.api.clone(),
+                site_url: reachable(site_addr),
                 web_origin,
+                extra_origins: web_origins.clone(),
                 auth_cache: ferrovex_ssr::auth::AuthCacheConfig {
                     enabled: args.auth_cache,
                     ttl: Duration::from_secs(args.auth_cache_ttl_secs),
@@ -402,6 +479,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         api_addr,
         site_addr,
         web_addr,
+        urls,
         engine,
         servers: {
             servers.push(api);
@@ -448,12 +526,12 @@ pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<E
     let running = start(deployment, &args).await?;
     println!("Ferrovex {} is running", env!("CARGO_PKG_VERSION"));
     println!("  data:  {}", args.data_dir.display());
-    println!("  api:   http://{}", running.api_addr);
-    println!("  site:  http://{}", running.site_addr);
-    if let Some(web) = running.web_addr {
-        println!("  web:   http://{web}");
+    println!("  api:   {}", running.urls.api);
+    println!("  site:  {}", running.urls.site);
+    if let Some(web) = &running.urls.web {
+        println!("  web:   {web}");
     }
-    println!("  dashboard: http://{}/_dashboard", running.api_addr);
+    println!("  dashboard: {}/_dashboard", running.urls.api);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;

@@ -48,6 +48,8 @@ pub struct ProxyState {
     http: Http,
     /// The deployment's proxy key (`None` in front of a site that is not Ferrovex's).
     proxy_key: Option<String>,
+    /// Other origins whose POSTs are proxied (a loopback twin, trusted origins).
+    extra_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -69,7 +71,19 @@ impl ProxyState {
             auth,
             http: Http::new(PROXY_DEADLINE),
             proxy_key: None,
+            extra_origins: Vec::new(),
         }
+    }
+
+    /// Also proxies POSTs from these origins (`http://localhost:3000` beside
+    /// `http://127.0.0.1:3000`, or a trusted frontend origin).
+    pub fn with_extra_origins(mut self, origins: &[String]) -> ProxyState {
+        self.extra_origins = origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        self
     }
 
     /// Presents `key` (the site's `AuthService::proxy_key`) on every proxied request.
@@ -174,7 +188,10 @@ async fn handle(
     }
     if method == Method::POST {
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        if origin.map(|o| o.trim_end_matches('/')) != Some(state.web_origin.as_str()) {
+        let origin = origin.map(|o| o.trim_end_matches('/'));
+        let allowed = origin
+            .is_some_and(|o| o == state.web_origin || state.extra_origins.iter().any(|e| e == o));
+        if !allowed {
             return refuse(
                 StatusCode::FORBIDDEN,
                 "INVALID_ORIGIN",

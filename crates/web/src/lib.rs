@@ -19,12 +19,16 @@ use ferrovex_ssr::runtime::{RUNTIME_JS, RUNTIME_PATH};
 /// Configuration of the web origin.
 #[derive(Clone)]
 pub struct WebConfig {
-    /// Public URL of the API origin (the browser connects to it).
+    /// URL of the API origin for server-side queries.
     pub api_url: String,
+    /// Public URL of the API origin (the browser connects to it; the page payload's `apiUrl`).
+    pub public_api_url: String,
     /// URL of the site origin (token exchange and the auth proxy target).
     pub site_url: String,
     /// This origin, as browsers see it (for the proxy's same-origin check).
     pub web_origin: String,
+    /// Other origins whose auth POSTs the proxy accepts (a loopback twin, trusted origins).
+    pub extra_origins: Vec<String>,
     /// The SSR auth token cache.
     pub auth_cache: AuthCacheConfig,
     /// Share the token cache through Redis (and fan out revocations) instead of memory.
@@ -37,6 +41,7 @@ impl std::fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebConfig")
             .field("api_url", &self.api_url)
+            .field("public_api_url", &self.public_api_url)
             .field("site_url", &self.site_url)
             .field("web_origin", &self.web_origin)
             .field("auth_cache", &self.auth_cache)
@@ -107,7 +112,8 @@ pub fn web_router(state: WebState) -> Router {
             &state.config.web_origin,
             state.auth.clone(),
         )
-        .with_proxy_key(state.config.proxy_key.clone()),
+        .with_proxy_key(state.config.proxy_key.clone())
+        .with_extra_origins(&state.config.extra_origins),
     );
     Router::new()
         .route("/", get(pages::chat))

@@ -256,7 +256,7 @@ async fn render(
     let mut all = vec![me];
     all.extend(prepared);
     let payload = Payload {
-        api_url: state.config.api_url.clone(),
+        api_url: state.config.public_api_url.clone(),
         user: auth.user.clone(),
         queries: all,
     };

@@ -58,22 +58,20 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Server {
         let mut cmd = Command::new(program);
-        cmd.args([
-            "serve",
-            "--api-port",
-            &port.to_string(),
-            "--site-port",
-            "0",
-            "--web-port",
-            "0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(args)
-        .env("FERROVEX_LOG", "warn")
-        .env_remove("JWKS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.args(["serve", "--api-port", &port.to_string()]);
+        // Free ports for the other origins, unless the caller chose them.
+        for flag in ["--site-port", "--web-port"] {
+            if !args.contains(&flag) {
+                cmd.args([flag, "0"]);
+            }
+        }
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("FERROVEX_LOG", "warn")
+            .env_remove("JWKS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -7,8 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-        .unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap()
 }
 
 /// The body of README's `## {title}` section.
@@ -22,7 +21,11 @@ fn section(readme: &str, title: &str) -> String {
 
 /// The `code` spans of a table row's first cell.
 fn first_cell_codes(row: &str) -> Vec<String> {
-    let cell = row.trim_start_matches('|').split('|').next().unwrap_or_default();
+    let cell = row
+        .trim_start_matches('|')
+        .split('|')
+        .next()
+        .unwrap_or_default();
     cell.split('`')
         .skip(1)
         .step_by(2)
@@ -63,7 +66,10 @@ fn the_configuration_table_lists_exactly_the_serve_flags_with_their_env_vars() {
     let mut from_readme = BTreeSet::new();
     for row in table.lines().filter(|l| l.starts_with("| `--")) {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let flag = cells[1].trim_matches('`').trim_start_matches("--").to_owned();
+        let flag = cells[1]
+            .trim_matches('`')
+            .trim_start_matches("--")
+            .to_owned();
         let env = cells[2].split('`').nth(1).unwrap_or_default().to_owned();
         let block = blocks
             .iter()
@@ -77,15 +83,23 @@ fn the_configuration_table_lists_exactly_the_serve_flags_with_their_env_vars() {
         from_readme.insert(flag);
     }
     let missing: Vec<_> = from_help.difference(&from_readme).collect();
-    assert!(missing.is_empty(), "flags of `serve` missing from README: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "flags of `serve` missing from README: {missing:?}"
+    );
 }
 
 #[test]
 fn the_demo_functions_table_lists_exactly_the_demo_functions_and_http_actions() {
     let app = ferrovex_demo::app();
-    let mut registered: BTreeSet<String> =
-        app.functions().map(|f| f.path.as_str().to_owned()).collect();
-    registered.extend(app.http_routes().map(|r| format!("{} {}", r.method, r.path)));
+    let mut registered: BTreeSet<String> = app
+        .functions()
+        .map(|f| f.path.as_str().to_owned())
+        .collect();
+    registered.extend(
+        app.http_routes()
+            .map(|r| format!("{} {}", r.method, r.path)),
+    );
     let readme = readme();
     let table = section(&readme, "Demo functions");
     let mut documented = BTreeSet::new();
@@ -96,6 +110,12 @@ fn the_demo_functions_table_lists_exactly_the_demo_functions_and_http_actions() 
     }
     let missing: Vec<_> = registered.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&registered).collect();
-    assert!(missing.is_empty(), "demo functions missing from README's table: {missing:?}");
-    assert!(extra.is_empty(), "README's table lists what the demo does not have: {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "demo functions missing from README's table: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "README's table lists what the demo does not have: {extra:?}"
+    );
 }

@@ -4,11 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
-mod docs;
 mod auth;
 mod common;
+mod docs;
 mod http;
 mod http_actions;
+mod public_urls;
 mod scheduler;
 mod site_cors;
 mod sync;
