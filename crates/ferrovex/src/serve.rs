@@ -387,7 +387,22 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
             args.host
         );
     }
-    let site_url = urls.site.clone();
+    // A free site port changes at every start; the issuer (and so every user's
+    // `tokenIdentifier`) must not. Without `--site-url`, the first issuer is kept.
+    let site_url = if args.site_port == 0 && trimmed(&args.auth.site_url).is_none() {
+        let first = urls.site.clone();
+        let store = ferrovex_auth::store::AuthStore::new(engine.clone(), Arc::default());
+        let kept = store.secret("issuer", move || first).await?;
+        if kept != urls.site {
+            tracing::warn!(
+                issuer = %kept,
+                "--site-port 0 without --site-url: keeping the first issuer so users' identities stay stable; set --site-url to the site origin's public URL"
+            );
+        }
+        kept
+    } else {
+        urls.site.clone()
+    };
     let web_origin = urls.web.clone();
     // Auth POSTs through the web proxy come from its public URL, its loopback twin
     // (`localhost` and `127.0.0.1` are both natural to type) and the trusted origins.
@@ -402,6 +417,8 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         }
     }
     let mut auth_args = args.auth.clone();
+    // The site's own address is trusted even when the issuer names another (kept) one.
+    auth_args.trusted_origins.push(urls.site.clone());
     // The web origin proxies auth requests, so its origins are trusted.
     auth_args.trusted_origins.extend(web_origin.clone());
     auth_args.trusted_origins.extend(web_origins.clone());
@@ -526,10 +543,19 @@ pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<E
     let running = start(deployment, &args).await?;
     println!("Ferrovex {} is running", env!("CARGO_PKG_VERSION"));
     println!("  data:  {}", args.data_dir.display());
-    println!("  api:   {}", running.urls.api);
-    println!("  site:  {}", running.urls.site);
-    if let Some(web) = &running.urls.web {
-        println!("  web:   {web}");
+    // The public URL, and where it listens when that differs (behind a proxy, say).
+    let show = |public: &str, bound: SocketAddr| {
+        let local = reachable(bound);
+        if public == local {
+            public.to_owned()
+        } else {
+            format!("{public} (listening on {local})")
+        }
+    };
+    println!("  api:   {}", show(&running.urls.api, running.api_addr));
+    println!("  site:  {}", show(&running.urls.site, running.site_addr));
+    if let (Some(web), Some(addr)) = (&running.urls.web, running.web_addr) {
+        println!("  web:   {}", show(web, addr));
     }
     println!("  dashboard: {}/_dashboard", running.urls.api);
     use std::io::Write as _;

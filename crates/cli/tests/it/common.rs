@@ -22,6 +22,8 @@ pub struct Server {
     pub site_url: String,
     /// `http://127.0.0.1:PORT` of the web origin (demo app); empty for apps without one.
     pub web_url: String,
+    /// The banner's lines (public URLs as printed).
+    pub banner: Vec<String>,
     /// Every stdout line printed so far (URLs, then one line per function execution).
     pub stdout: Arc<Mutex<Vec<String>>>,
     /// Every stderr line printed so far (the tracing log).
@@ -90,20 +92,30 @@ impl Server {
         let mut url = None;
         let mut site_url = None;
         // Apps without a web origin print no `web:` line; the dashboard line comes last.
+        // A public URL that is not the bound address is followed by `(listening on URL)`:
+        // tests talk to where it listens.
+        let listening = |rest: &str| -> String {
+            match rest.split_once("(listening on ") {
+                Some((_, tail)) => tail.trim_end_matches(')').trim().to_owned(),
+                None => rest.trim().to_owned(),
+            }
+        };
         let mut web_url = String::new();
+        let mut banner = Vec::new();
         loop {
             let line = lines
                 .next()
                 .expect("server exited before printing its URLs")
                 .expect("read stdout");
+            banner.push(line.clone());
             if let Some(rest) = line.trim().strip_prefix("api:") {
-                url = Some(rest.trim().to_owned());
+                url = Some(listening(rest));
             }
             if let Some(rest) = line.trim().strip_prefix("site:") {
-                site_url = Some(rest.trim().to_owned());
+                site_url = Some(listening(rest));
             }
             if let Some(rest) = line.trim().strip_prefix("web:") {
-                web_url = rest.trim().to_owned();
+                web_url = listening(rest);
             }
             if line.trim().starts_with("dashboard:") {
                 break;
@@ -124,6 +136,7 @@ impl Server {
             url,
             site_url,
             web_url,
+            banner,
             stdout,
             stderr: stderr_lines,
         }

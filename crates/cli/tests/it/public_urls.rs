@@ -40,10 +40,21 @@ async fn bound_to_all_interfaces_with_public_urls_the_demo_works_at_localhost() 
         ],
         &[("FERROVEX_LOG", "info")],
     );
-    // The banner announces the public URLs, never 0.0.0.0.
-    assert_eq!(server.url, api_url);
-    assert_eq!(server.site_url, site_url);
-    assert_eq!(server.web_url, web_url);
+    // The banner announces the public URLs (and where they listen), never 0.0.0.0.
+    let banner = server.banner.join("\n");
+    for url in [&api_url, &site_url, &web_url] {
+        assert!(
+            banner.contains(&format!(": {url}")) || banner.contains(&format!("  {url}")),
+            "{banner}"
+        );
+    }
+    assert!(
+        banner.contains(&format!(
+            "api:   {api_url} (listening on http://127.0.0.1:{api})"
+        )),
+        "{banner}"
+    );
+    assert!(!banner.contains("0.0.0.0"), "{banner}");
     run_node_suite(
         "public_urls.test.mjs",
         "puppeteer-core",
@@ -125,4 +136,61 @@ async fn on_loopback_both_localhost_and_127_0_0_1_may_sign_in_through_the_web_or
     )
     .await;
     assert_eq!(status, 403, "other origins are still refused");
+}
+
+/// `iss` of the token a fresh sign-up gets on `server`.
+async fn issuer_after_sign_up(server: &Server, email: &str) -> String {
+    let body =
+        serde_json::json!({"name": "Id", "email": email, "password": "correct horse battery"});
+    let (status, headers, _) = crate::common::send(
+        "POST",
+        &format!("{}/api/auth/sign-up/email", server.site_url),
+        body.to_string().into_bytes(),
+        &[
+            ("content-type", "application/json"),
+            ("origin", &server.site_url),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cookie = crate::common::cookie_of(&headers, "better-auth.session_token").unwrap();
+    let (_, _, token) = crate::common::send(
+        "GET",
+        &format!("{}/api/auth/convex/token", server.site_url),
+        vec![],
+        &[("cookie", &cookie)],
+    )
+    .await;
+    let token: serde_json::Value = serde_json::from_slice(&token).unwrap();
+    let payload = token["token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["iss"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_free_site_port_keeps_the_first_issuer_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path());
+    let issuer = issuer_after_sign_up(&first, "one@example.com").await;
+    assert_eq!(issuer, first.site_url);
+    first.interrupt();
+    let second = Server::start(dir.path());
+    assert_ne!(second.site_url, issuer, "the free port changed");
+    assert_eq!(
+        issuer_after_sign_up(&second, "two@example.com").await,
+        issuer,
+        "tokenIdentifier (issuer|subject) stays stable"
+    );
 }
