@@ -83,6 +83,10 @@ describe("HTTP actions from Node's fetch", () => {
   test("the handler sees the caller of a Bearer token, and anonymous callers as null", async () => {
     const anonymous = await (await fetch(`${SITE}/demo/whoami`)).json();
     assert.deepEqual(anonymous, { subject: null });
+    // Other schemes are the handler's business (a webhook's Basic auth), not a 401.
+    const basic = await fetch(`${SITE}/demo/whoami`, { headers: { authorization: "Basic dXNlcjpwYXNz" } });
+    assert.equal(basic.status, 200);
+    assert.deepEqual(await basic.json(), { subject: null });
     const email = `http-${randomUUID().slice(0, 8)}@example.com`;
     const signUp = await fetch(`${SITE}/api/auth/sign-up/email`, {
       method: "POST",

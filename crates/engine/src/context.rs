@@ -142,6 +142,8 @@ pub struct ActionCtx {
     pub(crate) engine: Engine,
     pub(crate) logs: Arc<Mutex<LogLines>>,
     pub(crate) identity: Option<Arc<Identity>>,
+    /// Jobs scheduled by this call (bounded like a mutation's).
+    pub(crate) scheduled: std::sync::atomic::AtomicUsize,
 }
 
 fn failure_to_error(f: FunctionFailure) -> FnError {
@@ -168,6 +170,7 @@ impl ActionCtx {
     pub fn scheduler(&self) -> crate::scheduler::ActionScheduler<'_> {
         crate::scheduler::ActionScheduler {
             engine: &self.engine,
+            scheduled: &self.scheduled,
         }
     }
 

@@ -367,8 +367,7 @@ impl Engine {
                 started,
             )
             .await;
-        let skipped =
-            matches!(&outcome.result, Err(f) if f.message() == crate::scheduler::NOT_PENDING);
+        let skipped = matches!(&outcome.result, Err(f) if crate::scheduler::is_not_pending(f));
         if !skipped {
             self.record(
                 FunctionKind::Mutation,
@@ -1034,6 +1033,7 @@ impl Engine {
             engine: self.clone(),
             logs: logs.clone(),
             identity,
+            scheduled: std::sync::atomic::AtomicUsize::new(0),
         };
         let result = AssertUnwindSafe(f(ctx, args))
             .catch_unwind()

@@ -257,6 +257,7 @@ impl Engine {
             engine: self.clone(),
             logs: logs.clone(),
             identity,
+            scheduled: std::sync::atomic::AtomicUsize::new(0),
         };
         let result = AssertUnwindSafe((registered.handler)(ctx, request))
             .catch_unwind()

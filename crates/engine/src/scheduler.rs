@@ -35,6 +35,11 @@ pub const SCHEDULED_TABLE: &str = "_scheduled_functions";
 pub const MAX_SCHEDULED_PER_MUTATION: usize = 1000;
 /// Largest arguments of a scheduled job (Convex JSON bytes).
 pub const MAX_SCHEDULED_ARGS_BYTES: usize = 512 * 1024;
+/// How far ahead a job may be scheduled (Convex's limit is also years, not forever).
+pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// Finished cron ticks are deleted this long after they finished (a 1 s cron would otherwise
+/// keep 600,000 rows for the 7 days other jobs are kept).
+pub const FINISHED_CRON_RETENTION: Duration = Duration::from_secs(3600);
 /// Most scheduled actions running at once; more wait, due, in time order.
 pub const MAX_RUNNING_ACTIONS: usize = 16;
 /// Due jobs read per pass of the scheduler loop.
@@ -217,11 +222,15 @@ pub(crate) fn schedule(
             "cannot schedule {path}: arguments are {size} bytes, the limit is {MAX_SCHEDULED_ARGS_BYTES}"
         )));
     }
-    if !at_ms.is_finite() {
+    let now = db.txn.ts().as_millis_f64();
+    if !at_ms.is_finite() || at_ms > now + MAX_SCHEDULE_AHEAD.as_secs_f64() * 1e3 {
         return Err(FnError::internal(format!(
-            "cannot schedule {path}: the time is not a finite number"
+            "cannot schedule {path}: the time must be a finite number at most {} days ahead",
+            MAX_SCHEDULE_AHEAD.as_secs() / 86_400
         )));
     }
+    // A time in the past means "as soon as possible".
+    let at_ms = at_ms.max(0.0);
     db.state.scheduled += 1;
     if db.state.scheduled > MAX_SCHEDULED_PER_MUTATION {
         return Err(FnError::internal(format!(
@@ -241,6 +250,11 @@ pub(crate) fn cancel(db: &mut DatabaseWriter<'_>, id: &DocumentId) -> Result<(),
     };
     if doc.table.as_str() != SCHEDULED_TABLE {
         return Err(FnError::internal(format!("{id} is not a scheduled job")));
+    }
+    if doc.fields.contains_key("cron") {
+        return Err(FnError::internal(format!(
+            "{id} is a cron tick: remove the cron from the app instead of canceling a tick"
+        )));
     }
     if state_kind(&doc) == Some(PENDING) {
         let completed = db.txn.ts().as_millis_f64();
@@ -272,6 +286,12 @@ pub(crate) struct JobHook {
 /// The failure a scheduled mutation reports when its row was no longer pending (another
 /// process ran or canceled it first).
 pub(crate) const NOT_PENDING: &str = "the scheduled job is no longer pending";
+
+/// Whether `failure` is the scheduler's own "no longer pending" (not a function's error: a
+/// `ConvexError` with the same text carries data).
+pub(crate) fn is_not_pending(failure: &crate::error::FunctionFailure) -> bool {
+    failure.data().is_none() && failure.message() == NOT_PENDING
+}
 
 impl JobHook {
     /// Before the function runs: is the job still pending?
@@ -357,12 +377,13 @@ impl Engine {
         }
     }
 
-    /// Runs one due job.
-    async fn run_job(&self, job: Job, actions: &Arc<tokio::sync::Semaphore>) {
+    /// Runs one due job; `true` when it is an action left for later because
+    /// [`MAX_RUNNING_ACTIONS`] are running.
+    async fn run_job(&self, job: Job, actions: &Arc<tokio::sync::Semaphore>) -> bool {
         let lag_ms = (self.now_ms() - job.scheduled_ms).max(0.0);
         self.metrics()
             .scheduler_lag
-            .observe(Duration::from_secs_f64(lag_ms / 1e3));
+            .observe(Duration::try_from_secs_f64(lag_ms / 1e3).unwrap_or(Duration::MAX));
         let transport = if job.cron.is_some() {
             crate::log::Transport::Cron
         } else {
@@ -372,7 +393,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 self.finish_job(&job, "failed", Some(e.to_string())).await;
-                return;
+                return false;
             }
         };
         match self.kind_of(&path) {
@@ -390,7 +411,9 @@ impl Engine {
                             .jobs_succeeded
                             .fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(failure) if failure.message() == NOT_PENDING => {}
+                    Err(failure) if is_not_pending(&failure) => {}
+                    // Stopping mid-run: nothing committed; the job stays pending for the next start.
+                    Err(_) if self.is_stopped() => {}
                     Err(failure) => {
                         self.metrics().jobs_failed.fetch_add(1, Ordering::Relaxed);
                         self.finish_job(&job, "failed", Some(failure.message().to_owned()))
@@ -399,8 +422,10 @@ impl Engine {
                 }
             }
             Some(FunctionKind::Action) => {
-                let Ok(permit) = actions.clone().acquire_owned().await else {
-                    return;
+                // Never wait for a permit here: a batch waiting on long actions would hold up
+                // every due mutation and cron behind it.
+                let Ok(permit) = actions.clone().try_acquire_owned() else {
+                    return true;
                 };
                 let id = job.id.clone();
                 let claimed = self
@@ -415,7 +440,7 @@ impl Engine {
                     })
                     .await;
                 if !matches!(claimed, Ok(true)) {
-                    return;
+                    return false;
                 }
                 let engine = self.clone();
                 tokio::spawn(async move {
@@ -455,6 +480,7 @@ impl Engine {
                 .await;
             }
         }
+        false
     }
 
     /// At start: actions that were running when the server stopped are failed, not re-run;
@@ -479,54 +505,80 @@ impl Engine {
             self.finish_job(&job, "failed", Some(INTERRUPTED_ACTION.to_owned()))
                 .await;
         }
-        // Which crons lack a pending tick, and which pending ticks belong to no cron: read
-        // first, so a start with nothing to fix writes nothing.
+        // In one transaction (serialized with other processes on the same database): each
+        // registered cron without an open tick gets one; pending ticks of crons that are no
+        // longer registered are canceled. A read first, so a start with nothing to fix
+        // commits nothing.
         let crons = self.app().crons.clone();
-        let (missing, orphans) = self
+        let check = crons.clone();
+        let needed = self
             .system_read(move |db| {
-                let mut missing = Vec::new();
-                for spec in &crons {
-                    let open = db
-                        .query(SCHEDULED_TABLE)?
-                        .with_index(BY_CRON, |q| q.eq("cron", spec.name.as_str()))?
-                        .collect()?
-                        .iter()
-                        .any(|d| matches!(state_kind(d), Some(PENDING | IN_PROGRESS)));
+                for spec in &check {
+                    let mut open = false;
+                    for kind in [PENDING, IN_PROGRESS] {
+                        open |= db
+                            .query(SCHEDULED_TABLE)?
+                            .with_index(BY_CRON, |q| {
+                                q.eq("cron", spec.name.as_str()).eq("state.kind", kind)
+                            })?
+                            .first()?
+                            .is_some();
+                    }
                     if !open {
-                        missing.push(spec.clone());
+                        return Ok(true);
                     }
                 }
-                let orphans: Vec<DocumentId> = db
+                let ticks = db
                     .query(SCHEDULED_TABLE)?
-                    .with_index(BY_STATE_TIME, |q| q.eq("state.kind", PENDING))?
-                    .collect()?
-                    .into_iter()
-                    .filter(|doc| {
-                        doc.fields
+                    .with_index(BY_CRON, |q| q.gt("cron", ""))?
+                    .take(10_000)?;
+                Ok(ticks.iter().any(|doc| {
+                    state_kind(doc) == Some(PENDING)
+                        && doc
+                            .fields
                             .get("cron")
                             .and_then(Value::as_str)
-                            .is_some_and(|c| !crons.iter().any(|spec| spec.name == c))
-                    })
-                    .map(|doc| doc.id)
-                    .collect();
-                Ok((missing, orphans))
+                            .is_some_and(|c| !check.iter().any(|spec| spec.name == c))
+                }))
             })
             .await?;
-        if missing.is_empty() && orphans.is_empty() {
+        if !needed {
             return Ok(());
         }
         let now = self.now_ms();
         self.system_write(move |db| {
-            for spec in &missing {
-                if let Some(at) = spec.schedule.next_after(now, now) {
+            for spec in &crons {
+                let mut open = false;
+                for kind in [PENDING, IN_PROGRESS] {
+                    open |= db
+                        .query(SCHEDULED_TABLE)?
+                        .with_index(BY_CRON, |q| {
+                            q.eq("cron", spec.name.as_str()).eq("state.kind", kind)
+                        })?
+                        .first()?
+                        .is_some();
+                }
+                if !open && let Some(at) = spec.schedule.next_after(now, now) {
                     db.insert_into(
                         TableName::system(SCHEDULED_TABLE),
                         job_row(&spec.path, spec.args.clone(), at, Some(&spec.name)),
                     )?;
                 }
             }
-            for id in &orphans {
-                if let Some(doc) = db.raw_get(id)? {
+            // Cron rows only (the index puts rows without `cron` first); finished ticks are
+            // purged after an hour, so this stays small.
+            let ticks = db
+                .query(SCHEDULED_TABLE)?
+                .with_index(BY_CRON, |q| q.gt("cron", ""))?
+                .take(10_000)?;
+            for doc in ticks {
+                let orphan = state_kind(&doc) == Some(PENDING)
+                    && doc
+                        .fields
+                        .get("cron")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| !crons.iter().any(|spec| spec.name == c));
+                if orphan {
                     let completed = db.txn.ts().as_millis_f64();
                     finish_row(db, doc, state("canceled", None), completed)?;
                 }
@@ -538,39 +590,67 @@ impl Engine {
 
     /// Deletes finished rows older than [`FINISHED_RETENTION`], a batch at a time.
     async fn purge_finished(&self) -> Result<usize, EngineError> {
-        let cutoff = self.now_ms() - FINISHED_RETENTION.as_secs_f64() * 1e3;
-        let old: Vec<DocumentId> = self
-            .system_read(move |db| {
-                let mut old = Vec::new();
-                for kind in ["success", "failed", "canceled"] {
-                    let docs = db
-                        .query(SCHEDULED_TABLE)?
-                        .with_index(BY_STATE_TIME, |q| q.eq("state.kind", kind))?
-                        .take(1000)?;
-                    old.extend(
-                        docs.into_iter()
-                            .filter(|doc| {
-                                matches!(doc.fields.get("completedTime"),
-                                    Some(Value::Float64(t)) if *t < cutoff)
-                            })
-                            .map(|doc| doc.id),
-                    );
+        let now = self.now_ms();
+        let cutoff = now - FINISHED_RETENTION.as_secs_f64() * 1e3;
+        let cron_cutoff = now - FINISHED_CRON_RETENTION.as_secs_f64() * 1e3;
+        let crons: Vec<String> = self.app().crons.iter().map(|c| c.name.clone()).collect();
+        let mut total = 0;
+        // Batches until one comes back short (bounded per pass, so the loop stays responsive).
+        for _ in 0..20 {
+            let crons = crons.clone();
+            let old: Vec<DocumentId> = self
+                .system_read(move |db| {
+                    let expired = |doc: &Document, limit: f64| {
+                        matches!(doc.fields.get("completedTime"),
+                            Some(Value::Float64(t)) if *t < limit)
+                    };
+                    let mut old = Vec::new();
+                    for kind in ["success", "failed", "canceled"] {
+                        // Other jobs, by due time (cron ticks have their own pass below).
+                        let docs = db
+                            .query(SCHEDULED_TABLE)?
+                            .with_index(BY_STATE_TIME, |q| q.eq("state.kind", kind))?
+                            .take(1000)?;
+                        old.extend(
+                            docs.into_iter()
+                                .filter(|d| !d.fields.contains_key("cron") && expired(d, cutoff))
+                                .map(|d| d.id),
+                        );
+                        // Each cron's finished ticks, oldest first.
+                        for cron in &crons {
+                            let docs = db
+                                .query(SCHEDULED_TABLE)?
+                                .with_index(BY_CRON, |q| {
+                                    q.eq("cron", cron.as_str()).eq("state.kind", kind)
+                                })?
+                                .take(1000)?;
+                            old.extend(
+                                docs.into_iter()
+                                    .filter(|d| expired(d, cron_cutoff))
+                                    .map(|d| d.id),
+                            );
+                        }
+                    }
+                    Ok(old)
+                })
+                .await?;
+            if old.is_empty() {
+                break;
+            }
+            let n = old.len();
+            total += n;
+            self.system_write(move |db| {
+                for id in &old {
+                    db.raw_delete(id)?;
                 }
-                Ok(old)
+                Ok(())
             })
             .await?;
-        if old.is_empty() {
-            return Ok(0);
-        }
-        let n = old.len();
-        self.system_write(move |db| {
-            for id in &old {
-                db.raw_delete(id)?;
+            if n < 1000 {
+                break;
             }
-            Ok(())
-        })
-        .await?;
-        Ok(n)
+        }
+        Ok(total)
     }
 
     /// The scheduler loop: runs due jobs in time order until the engine stops.
@@ -581,6 +661,13 @@ impl Engine {
         let actions = Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_ACTIONS));
         let mut last_purge: Option<std::time::Instant> = None;
         while !self.is_stopped() {
+            // Retention, hourly, whatever the load.
+            if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                last_purge = Some(std::time::Instant::now());
+                if let Err(e) = self.purge_finished().await {
+                    tracing::warn!(error = %e, "cannot purge finished scheduled jobs");
+                }
+            }
             let now = self.now_ms();
             let due = match self
                 .system_read(move |db| due_jobs(db, now, SCHEDULER_BATCH))
@@ -599,20 +686,24 @@ impl Engine {
             // All of a batch at once: each job's first step is a committer job, submitted in
             // the batch's (time) order when the futures are first polled, so they still
             // commit in time order while the committer never waits for the next one.
-            futures_util::future::join_all(due.into_iter().map(|job| self.run_job(job, &actions)))
-                .await;
+            let deferred = futures_util::future::join_all(
+                due.into_iter().map(|job| self.run_job(job, &actions)),
+            )
+            .await
+            .into_iter()
+            .any(|d| d);
+            if deferred {
+                // Due actions wait for a running one to finish (or a poll interval).
+                let _ = tokio::time::timeout(SCHEDULER_POLL, actions.clone().acquire_owned()).await;
+                continue;
+            }
             if full {
                 continue;
             }
-            if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-                last_purge = Some(std::time::Instant::now());
-                if let Err(e) = self.purge_finished().await {
-                    tracing::warn!(error = %e, "cannot purge finished scheduled jobs");
-                }
-            }
             let next = self.system_read(next_due).await.ok().flatten();
             let wait = match next {
-                Some(at) => Duration::from_secs_f64(((at - self.now_ms()) / 1e3).max(0.0)),
+                Some(at) => Duration::try_from_secs_f64(((at - self.now_ms()) / 1e3).max(0.0))
+                    .unwrap_or(SCHEDULER_POLL),
                 None => SCHEDULER_POLL,
             }
             .min(SCHEDULER_POLL);
@@ -695,7 +786,9 @@ impl Engine {
         let id = id.clone();
         self.system_write(move |db| match db.raw_get(&id)? {
             Some(doc)
-                if doc.table.as_str() == SCHEDULED_TABLE && state_kind(&doc) == Some(PENDING) =>
+                if doc.table.as_str() == SCHEDULED_TABLE
+                    && state_kind(&doc) == Some(PENDING)
+                    && !doc.fields.contains_key("cron") =>
             {
                 let completed = db.txn.ts().as_millis_f64();
                 finish_row(db, doc, state("canceled", None), completed)?;
@@ -760,6 +853,8 @@ impl MutationScheduler<'_, '_> {
 /// `ctx.scheduler()` in an action: each call is a small transaction of its own.
 pub struct ActionScheduler<'c> {
     pub(crate) engine: &'c Engine,
+    /// Jobs this action (or HTTP action) scheduled so far, for the per-call limit.
+    pub(crate) scheduled: &'c std::sync::atomic::AtomicUsize,
 }
 
 impl ActionScheduler<'_> {
@@ -782,6 +877,11 @@ impl ActionScheduler<'_> {
         args: &impl serde::Serialize,
     ) -> FnResult<DocumentId> {
         let args = ferrovex_values::to_value(args)?;
+        if self.scheduled.fetch_add(1, Ordering::Relaxed) >= MAX_SCHEDULED_PER_MUTATION {
+            return Err(FnError::internal(format!(
+                "a function may schedule at most {MAX_SCHEDULED_PER_MUTATION} jobs"
+            )));
+        }
         let path = path.to_owned();
         let engine = self.engine.clone();
         let result = self

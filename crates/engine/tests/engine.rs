@@ -60,6 +60,12 @@ struct ScheduleManyArgs {
     pad: i64,
 }
 
+#[derive(Deserialize, ferrovex_macros::Type)]
+#[ferrovex(crate = "ferrovex_engine")]
+struct AtArgs {
+    at: f64,
+}
+
 /// Schedules `n` runs of `jobs:noop` an hour from now, each with `pad` bytes of arguments.
 fn schedule_many(ctx: &mut MutationCtx, a: ScheduleManyArgs) -> FnResult<()> {
     let pad = "x".repeat(usize::try_from(a.pad).unwrap_or(0));
@@ -89,6 +95,10 @@ fn test_app() -> App {
     App::new(schema)
         .mutation("jobs:scheduleMany", schedule_many)
         .internal_mutation("jobs:noop", |_ctx: &mut MutationCtx, _: Value| Ok(()))
+        .mutation("jobs:scheduleAt", |ctx: &mut MutationCtx, a: AtArgs| {
+            ctx.scheduler()
+                .run_at_ms(a.at, "jobs:noop", &Value::object([("pad", "")]))
+        })
         .query("jobs:count", |ctx: &mut QueryCtx, _: NoArgs| {
             Ok(ctx
                 .db
@@ -908,6 +918,18 @@ async fn scheduling_limits_are_enforced_and_a_refused_batch_schedules_nothing() 
     )
     .await;
     assert!(too_big.result.is_err());
+    assert_eq!(count(engine.clone()).await, 1000);
+    // Times beyond ten years (or not finite) are refused; they would never run anyway.
+    for at in [1e300, f64::INFINITY] {
+        let far = call(
+            &engine,
+            FunctionKind::Mutation,
+            "jobs:scheduleAt",
+            Value::object([("at", Value::Float64(at))]),
+        )
+        .await;
+        assert!(far.result.is_err(), "{at}");
+    }
     assert_eq!(count(engine.clone()).await, 1000);
     // Functions read `_scheduled_functions` through ctx.db.system(), but never auth's tables.
     let users = call(

@@ -407,17 +407,13 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
     // Auth POSTs through the web proxy come from its public URL, its loopback twin
     // (`localhost` and `127.0.0.1` are both natural to type) and the trusted origins.
     let mut web_origins: Vec<String> = args.auth.trusted_origins.clone();
+    // Only a loopback public URL has a twin: a public hostname trusts no loopback origin.
     if let Some(origin) = &web_origin {
         web_origins.extend(loopback_twin(origin));
-        if let Some(addr) = web_addr
-            && args.web_url.is_some()
-        {
-            web_origins.push(reachable(addr));
-            web_origins.extend(loopback_twin(&reachable(addr)));
-        }
     }
     let mut auth_args = args.auth.clone();
-    // The site's own address is trusted even when the issuer names another (kept) one.
+    // The site's own public address is trusted even when the issuer names another (kept)
+    // one.
     auth_args.trusted_origins.push(urls.site.clone());
     // The web origin proxies auth requests, so its origins are trusted.
     auth_args.trusted_origins.extend(web_origin.clone());

@@ -129,7 +129,20 @@ pub(crate) async fn serve(State(state): State<SiteState>, request: Request) -> R
         );
     };
     let cors = cors_headers(&route.cors, origin.as_deref());
-    let identity =
+    // Only a Bearer token names a Convex identity; other schemes (a webhook's Basic auth,
+    // say) are the handler's business, in `req.headers`.
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
+        });
+    let identity = if !bearer {
+        None
+    } else {
         match crate::http_api::bearer_identity(state.verifier.as_ref(), request.headers()).await {
             Ok(identity) => identity,
             Err(e) => {
@@ -138,7 +151,8 @@ pub(crate) async fn serve(State(state): State<SiteState>, request: Request) -> R
                     cors,
                 );
             }
-        };
+        }
+    };
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_HTTP_ACTION_BODY).await {
         Ok(body) => body,

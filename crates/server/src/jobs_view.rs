@@ -125,13 +125,17 @@ pub(crate) async fn page(
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
-/// Whether a POST comes from a page of this deployment (its `Origin` is `http://<Host>`).
+/// Whether a POST comes from the dashboard's own page on a loopback address: its `Origin` is
+/// `http://<Host>` and the host is a loopback name (a DNS-rebinding page has its own host name,
+/// so it cannot pass). Cancelling from elsewhere waits for the admin key.
 fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     match (host, origin) {
         (Some(host), Some(origin)) => {
-            origin == format!("http://{host}") || origin == format!("https://{host}")
+            let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+            matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+                && origin == format!("http://{host}")
         }
         _ => false,
     }
