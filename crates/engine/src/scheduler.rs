@@ -354,26 +354,38 @@ impl Engine {
         Some(job_row(&spec.path, spec.args.clone(), at, Some(name)))
     }
 
-    /// Marks a job finished (unless it already is) and writes a cron's next tick.
+    /// Marks a job finished (unless it already is) and writes a cron's next tick, retrying a
+    /// failed commit a few times: a lost end would leave a cron without its next tick.
     async fn finish_job(&self, job: &Job, kind: &'static str, error: Option<String>) {
-        let next = self.next_tick(job, self.now_ms());
-        let id = job.id.clone();
-        let result = self
-            .system_write(move |db| {
-                if let Some(doc) = db.raw_get(&id)?
-                    && matches!(state_kind(&doc), Some(PENDING | IN_PROGRESS))
-                {
-                    let completed = db.txn.ts().as_millis_f64();
-                    finish_row(db, doc, state(kind, error.as_deref()), completed)?;
-                    if let Some(next) = next {
-                        db.insert_into(TableName::system(SCHEDULED_TABLE), next)?;
+        for attempt in 0..5u32 {
+            let next = self.next_tick(job, self.now_ms());
+            let id = job.id.clone();
+            let error = error.clone();
+            let result = self
+                .system_write(move |db| {
+                    if let Some(doc) = db.raw_get(&id)?
+                        && matches!(state_kind(&doc), Some(PENDING | IN_PROGRESS))
+                    {
+                        let completed = db.txn.ts().as_millis_f64();
+                        finish_row(db, doc, state(kind, error.as_deref()), completed)?;
+                        if let Some(next) = next {
+                            db.insert_into(TableName::system(SCHEDULED_TABLE), next)?;
+                        }
                     }
+                    Ok(())
+                })
+                .await;
+            match result {
+                Ok(()) => return,
+                Err(e) if self.is_stopped() => {
+                    tracing::warn!(job = %job.id, error = %e, "stopping before a scheduled job's end was recorded");
+                    return;
                 }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(job = %job.id, error = %e, "cannot record a scheduled job's end");
+                Err(e) => {
+                    tracing::warn!(job = %job.id, attempt, error = %e, "cannot record a scheduled job's end; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
         }
     }
 

@@ -481,6 +481,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
             engine: Some(engine.clone()),
             verifier: Some(verifier.clone()),
             routes: auth_routes.clone(),
+            public_url: Some(urls.site.clone()),
         },
         until_stopped(),
     ));

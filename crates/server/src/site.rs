@@ -43,6 +43,9 @@ pub struct SiteState {
     pub verifier: Option<Arc<ferrovex_auth::verify::Verifier>>,
     /// Per-route counters (and stdout lines) of the auth routes.
     pub routes: Arc<crate::auth_log::AuthRouteStats>,
+    /// Where the site origin is reachable now, for discovery's endpoint URLs (`None`: the
+    /// issuer). They differ when the issuer was kept from an earlier start on another port.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -816,11 +819,15 @@ async fn openid_configuration(State(state): State<SiteState>) -> Response {
         .site_url
         .trim_end_matches('/')
         .to_owned();
+    let here = state
+        .public_url
+        .as_deref()
+        .map_or(site.clone(), |u| u.trim_end_matches('/').to_owned());
     let mut resp = Json(json!({
         "issuer": site,
-        "jwks_uri": format!("{site}/api/auth/convex/jwks"),
-        "authorization_endpoint": format!("{site}/api/auth/convex/oauth2/authorize"),
-        "token_endpoint": format!("{site}/api/auth/convex/oauth2/token"),
+        "jwks_uri": format!("{here}/api/auth/convex/jwks"),
+        "authorization_endpoint": format!("{here}/api/auth/convex/oauth2/authorize"),
+        "token_endpoint": format!("{here}/api/auth/convex/oauth2/token"),
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

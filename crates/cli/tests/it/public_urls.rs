@@ -193,4 +193,18 @@ async fn a_free_site_port_keeps_the_first_issuer_across_restarts() {
         issuer,
         "tokenIdentifier (issuer|subject) stays stable"
     );
+    // Discovery keeps the issuer but points at where the keys are served now.
+    let (_, _, discovery) = crate::common::send(
+        "GET",
+        &format!("{}/.well-known/openid-configuration", second.site_url),
+        vec![],
+        &[],
+    )
+    .await;
+    let discovery: serde_json::Value = serde_json::from_slice(&discovery).unwrap();
+    assert_eq!(discovery["issuer"], issuer);
+    assert_eq!(
+        discovery["jwks_uri"],
+        format!("{}/api/auth/convex/jwks", second.site_url)
+    );
 }
