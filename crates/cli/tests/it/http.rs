@@ -230,8 +230,35 @@ async fn run_subcommand_prints_the_result_and_fails_on_errors() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "\"1\"",
-        "int64 prints as clean JSON"
+        "1",
+        "int64 prints as a plain integer"
+    );
+    // A typed `5` where the function wants an int64 is converted.
+    let out = Command::new(exe)
+        .args([
+            "run",
+            "--url",
+            &server.url,
+            "counter:increment",
+            r#"{"by":5}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+    let out = Command::new(exe)
+        .args(["run", "--encoded", "--url", &server.url, "counter:get"])
+        .output()
+        .unwrap();
+    let encoded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        encoded["value"],
+        serde_json::json!({"$integer": "BgAAAAAAAAA="}),
+        "--encoded stays lossless"
     );
     let out = Command::new(exe)
         .args([
