@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 
 /// Ferrovex: a self-hosted realtime backend with built-in auth, compatible with Convex clients.
 #[derive(Parser, Debug)]
-#[command(name = "ferrovex", version, about)]
+#[command(
+    name = "ferrovex",
+    version,
+    about = "Ferrovex: a self-hosted realtime backend with built-in auth, compatible with Convex clients. Without an app of its own this binary serves the built-in demo; `init` and `dev` work on your own app."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
