@@ -208,3 +208,47 @@ async fn a_free_site_port_keeps_the_first_issuer_across_restarts() {
         format!("{}/api/auth/convex/jwks", second.site_url)
     );
 }
+
+#[test]
+fn a_busy_port_a_bad_data_dir_and_an_unknown_flag_each_give_one_clear_line() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "a file").unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let file_dir = file.join("sub");
+    let cases: [(Vec<&str>, &str); 3] = [
+        (
+            vec!["--api-port", &port, "--data-dir", data],
+            "cannot bind the API port",
+        ),
+        (
+            vec!["--api-port", "0", "--data-dir", file_dir.to_str().unwrap()],
+            "cannot open the data directory",
+        ),
+        (
+            vec!["--no-such-flag"],
+            "unexpected argument '--no-such-flag'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrovex"))
+            .arg("serve")
+            .args(["--site-port", "0", "--web-port", "0"])
+            .args(&args)
+            .env("FERROVEX_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
+        assert!(first.contains(expected), "{args:?}: {stderr}");
+        assert!(first.starts_with("error: "), "{args:?}: {stderr}");
+    }
+    drop(busy);
+}
