@@ -24,10 +24,16 @@ use ferrovex_values::Value;
 
 use crate::db::{DatabaseReader, DatabaseWriter};
 use crate::engine::Engine;
-use crate::error::{EngineError, FnError, FnResult};
+use crate::error::{EngineError, FnError};
 use crate::kind::FunctionKind;
 use crate::path::FunctionPath;
 use crate::registry::App;
+
+mod ctx;
+mod view;
+
+pub use ctx::{ActionScheduler, MutationScheduler};
+pub use view::JobSummary;
 
 /// The system table of scheduled jobs.
 pub const SCHEDULED_TABLE: &str = "_scheduled_functions";
@@ -53,9 +59,9 @@ pub const FINISHED_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 /// The error of an action that was running when the server stopped (Convex's wording).
 pub const INTERRUPTED_ACTION: &str = "Transient error while executing action";
 
-const PENDING: &str = "pending";
-const IN_PROGRESS: &str = "inProgress";
-const BY_STATE_TIME: &str = "by_state_time";
+pub(crate) const PENDING: &str = "pending";
+pub(crate) const IN_PROGRESS: &str = "inProgress";
+pub(crate) const BY_STATE_TIME: &str = "by_state_time";
 const BY_CRON: &str = "by_cron";
 
 /// The scheduler's system table.
@@ -138,7 +144,7 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    fn from_document(doc: &Document) -> Option<Job> {
+    pub(crate) fn from_document(doc: &Document) -> Option<Job> {
         let args = match doc.fields.get("args") {
             Some(Value::Array(items)) => items.first().cloned().unwrap_or(Value::Null),
             _ => Value::Null,
@@ -160,14 +166,14 @@ impl Job {
     }
 }
 
-fn state_kind(doc: &Document) -> Option<&str> {
+pub(crate) fn state_kind(doc: &Document) -> Option<&str> {
     match doc.fields.get("state") {
         Some(Value::Object(state)) => state.get("kind").and_then(Value::as_str),
         _ => None,
     }
 }
 
-fn state(kind: &str, error: Option<&str>) -> Value {
+pub(crate) fn state(kind: &str, error: Option<&str>) -> Value {
     let mut map = BTreeMap::new();
     map.insert("kind".to_owned(), Value::from(kind));
     if let Some(error) = error {
@@ -263,7 +269,7 @@ pub(crate) fn cancel(db: &mut DatabaseWriter<'_>, id: &DocumentId) -> Result<(),
     Ok(())
 }
 
-fn finish_row(
+pub(crate) fn finish_row(
     db: &mut DatabaseWriter<'_>,
     doc: Document,
     new_state: Value,
@@ -342,7 +348,7 @@ fn next_due(db: &mut DatabaseReader<'_>) -> Result<Option<f64>, EngineError> {
 }
 
 impl Engine {
-    fn now_ms(&self) -> f64 {
+    pub(crate) fn now_ms(&self) -> f64 {
         self.clock().now().as_millis_f64()
     }
 
@@ -727,197 +733,6 @@ impl Engine {
                 _ = self.scheduler_wake().notified() => {}
             }
         }
-    }
-}
-
-/// One row of the jobs view: which state, and its fields.
-#[derive(Clone, Debug)]
-pub struct JobSummary {
-    /// `_id`.
-    pub id: DocumentId,
-    /// The function.
-    pub name: String,
-    /// `pending`, `inProgress`, `success`, `failed` or `canceled`.
-    pub state: String,
-    /// The error of a failed job.
-    pub error: Option<String>,
-    /// When it is (was) due, ms since the epoch.
-    pub scheduled_ms: f64,
-    /// When it finished.
-    pub completed_ms: Option<f64>,
-    /// The cron it belongs to.
-    pub cron: Option<String>,
-}
-
-impl JobSummary {
-    fn from_document(doc: &Document) -> Option<JobSummary> {
-        let job = Job::from_document(doc)?;
-        let error = match doc.fields.get("state") {
-            Some(Value::Object(s)) => s.get("error").and_then(Value::as_str).map(str::to_owned),
-            _ => None,
-        };
-        Some(JobSummary {
-            id: job.id,
-            name: job.name,
-            state: state_kind(doc)?.to_owned(),
-            error,
-            scheduled_ms: job.scheduled_ms,
-            completed_ms: doc.fields.get("completedTime").and_then(Value::as_f64),
-            cron: job.cron,
-        })
-    }
-}
-
-impl Engine {
-    /// For the dashboard: up to `per_state` jobs of each state; pending and running ones due
-    /// first, finished ones most recent first.
-    pub async fn scheduled_jobs(&self, per_state: usize) -> Result<Vec<JobSummary>, EngineError> {
-        self.system_read(move |db| {
-            let mut out = Vec::new();
-            for (kind, order) in [
-                (IN_PROGRESS, ferrovex_store::Order::Asc),
-                (PENDING, ferrovex_store::Order::Asc),
-                ("failed", ferrovex_store::Order::Desc),
-                ("success", ferrovex_store::Order::Desc),
-                ("canceled", ferrovex_store::Order::Desc),
-            ] {
-                let docs = db
-                    .query(SCHEDULED_TABLE)?
-                    .with_index(BY_STATE_TIME, |q| q.eq("state.kind", kind))?
-                    .order(order)
-                    .take(per_state)?;
-                out.extend(docs.iter().filter_map(JobSummary::from_document));
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    /// Cancels a pending job (the dashboard's button); whether it was pending.
-    pub async fn cancel_job(&self, id: &DocumentId) -> Result<bool, EngineError> {
-        let id = id.clone();
-        self.system_write(move |db| match db.raw_get(&id)? {
-            Some(doc)
-                if doc.table.as_str() == SCHEDULED_TABLE
-                    && state_kind(&doc) == Some(PENDING)
-                    && !doc.fields.contains_key("cron") =>
-            {
-                let completed = db.txn.ts().as_millis_f64();
-                finish_row(db, doc, state("canceled", None), completed)?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        })
-        .await
-    }
-}
-
-/// `ctx.scheduler()` in a mutation: jobs are written in the mutation's transaction.
-pub struct MutationScheduler<'c, 'a> {
-    pub(crate) db: &'c mut DatabaseWriter<'a>,
-    pub(crate) app: &'c App,
-}
-
-impl MutationScheduler<'_, '_> {
-    /// Runs `path` (a mutation or action, internal or public) `delay` after this mutation
-    /// commits; the job's id.
-    pub fn run_after(
-        &mut self,
-        delay: Duration,
-        path: &str,
-        args: &impl serde::Serialize,
-    ) -> FnResult<DocumentId> {
-        let at = self.db.txn.ts().as_millis_f64() + delay.as_secs_f64() * 1e3;
-        self.run_at_ms(at, path, args)
-    }
-
-    /// Runs `path` at `time` (a past time means as soon as possible).
-    pub fn run_at(
-        &mut self,
-        time: std::time::SystemTime,
-        path: &str,
-        args: &impl serde::Serialize,
-    ) -> FnResult<DocumentId> {
-        let ms = time
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64() * 1e3)
-            .unwrap_or(0.0);
-        self.run_at_ms(ms, path, args)
-    }
-
-    /// Runs `path` at `ms` milliseconds since the epoch (Convex's `runAt` with a number).
-    pub fn run_at_ms(
-        &mut self,
-        ms: f64,
-        path: &str,
-        args: &impl serde::Serialize,
-    ) -> FnResult<DocumentId> {
-        let args = ferrovex_values::to_value(args)?;
-        schedule(self.db, self.app, ms, path, args)
-    }
-
-    /// Cancels a pending job; a job already run, failed or canceled is left as it is.
-    pub fn cancel(&mut self, id: &DocumentId) -> FnResult<()> {
-        cancel(self.db, id)
-    }
-}
-
-/// `ctx.scheduler()` in an action: each call is a small transaction of its own.
-pub struct ActionScheduler<'c> {
-    pub(crate) engine: &'c Engine,
-    /// Jobs this action (or HTTP action) scheduled so far, for the per-call limit.
-    pub(crate) scheduled: &'c std::sync::atomic::AtomicUsize,
-}
-
-impl ActionScheduler<'_> {
-    /// Runs `path` `delay` from now; the job's id.
-    pub async fn run_after(
-        &self,
-        delay: Duration,
-        path: &str,
-        args: &impl serde::Serialize,
-    ) -> FnResult<DocumentId> {
-        let at = self.engine.now_ms() + delay.as_secs_f64() * 1e3;
-        self.run_at_ms(at, path, args).await
-    }
-
-    /// Runs `path` at `ms` milliseconds since the epoch.
-    pub async fn run_at_ms(
-        &self,
-        ms: f64,
-        path: &str,
-        args: &impl serde::Serialize,
-    ) -> FnResult<DocumentId> {
-        let args = ferrovex_values::to_value(args)?;
-        if self.scheduled.fetch_add(1, Ordering::Relaxed) >= MAX_SCHEDULED_PER_MUTATION {
-            return Err(FnError::internal(format!(
-                "a function may schedule at most {MAX_SCHEDULED_PER_MUTATION} jobs"
-            )));
-        }
-        let path = path.to_owned();
-        let engine = self.engine.clone();
-        let result = self
-            .engine
-            .system_write(move |db| {
-                schedule(db, engine.app(), ms, &path, args).map_err(|e| match e {
-                    FnError::Internal(e) => EngineError::BadDatabaseCall(e.to_string()),
-                    other => EngineError::BadDatabaseCall(format!("{other:?}")),
-                })
-            })
-            .await?;
-        self.engine.scheduler_wake().notify_one();
-        Ok(result)
-    }
-
-    /// Cancels a pending job.
-    pub async fn cancel(&self, id: &DocumentId) -> FnResult<()> {
-        let id = id.clone();
-        self.engine
-            .system_write(move |db| {
-                cancel(db, &id).map_err(|e| EngineError::BadDatabaseCall(format!("{e:?}")))
-            })
-            .await?;
-        Ok(())
     }
 }
 
