@@ -320,6 +320,61 @@ impl JobHook {
     }
 }
 
+/// The recovery checks run in a read (to decide) and again in the write (to act, serialized
+/// with other processes): this is what they need of either.
+trait ScheduledRows {
+    fn scheduled(&mut self) -> Result<crate::db::Query<'_>, EngineError>;
+}
+
+impl ScheduledRows for DatabaseReader<'_> {
+    fn scheduled(&mut self) -> Result<crate::db::Query<'_>, EngineError> {
+        self.query(SCHEDULED_TABLE)
+    }
+}
+
+impl ScheduledRows for DatabaseWriter<'_> {
+    fn scheduled(&mut self) -> Result<crate::db::Query<'_>, EngineError> {
+        self.query(SCHEDULED_TABLE)
+    }
+}
+
+/// Whether the cron `name` has a pending or running tick.
+fn has_open_tick(db: &mut impl ScheduledRows, name: &str) -> Result<bool, EngineError> {
+    for kind in [PENDING, IN_PROGRESS] {
+        let tick = db
+            .scheduled()?
+            .with_index(BY_CRON, |q| q.eq("cron", name).eq("state.kind", kind))?
+            .first()?;
+        if tick.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Pending ticks of crons no longer registered. Only cron rows are read (the index puts rows
+/// without `cron` first), and finished ticks are purged after an hour, so this stays small.
+fn orphan_ticks(
+    db: &mut impl ScheduledRows,
+    crons: &[CronSpec],
+) -> Result<Vec<Document>, EngineError> {
+    let ticks = db
+        .scheduled()?
+        .with_index(BY_CRON, |q| q.gt("cron", ""))?
+        .take(10_000)?;
+    Ok(ticks
+        .into_iter()
+        .filter(|doc| {
+            state_kind(doc) == Some(PENDING)
+                && doc
+                    .fields
+                    .get("cron")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| !crons.iter().any(|spec| spec.name == c))
+        })
+        .collect())
+}
+
 /// Due pending jobs, oldest first.
 fn due_jobs(
     db: &mut DatabaseReader<'_>,
@@ -532,32 +587,11 @@ impl Engine {
         let needed = self
             .system_read(move |db| {
                 for spec in &check {
-                    let mut open = false;
-                    for kind in [PENDING, IN_PROGRESS] {
-                        open |= db
-                            .query(SCHEDULED_TABLE)?
-                            .with_index(BY_CRON, |q| {
-                                q.eq("cron", spec.name.as_str()).eq("state.kind", kind)
-                            })?
-                            .first()?
-                            .is_some();
-                    }
-                    if !open {
+                    if !has_open_tick(db, &spec.name)? {
                         return Ok(true);
                     }
                 }
-                let ticks = db
-                    .query(SCHEDULED_TABLE)?
-                    .with_index(BY_CRON, |q| q.gt("cron", ""))?
-                    .take(10_000)?;
-                Ok(ticks.iter().any(|doc| {
-                    state_kind(doc) == Some(PENDING)
-                        && doc
-                            .fields
-                            .get("cron")
-                            .and_then(Value::as_str)
-                            .is_some_and(|c| !check.iter().any(|spec| spec.name == c))
-                }))
+                Ok(!orphan_ticks(db, &check)?.is_empty())
             })
             .await?;
         if !needed {
@@ -566,40 +600,18 @@ impl Engine {
         let now = self.now_ms();
         self.system_write(move |db| {
             for spec in &crons {
-                let mut open = false;
-                for kind in [PENDING, IN_PROGRESS] {
-                    open |= db
-                        .query(SCHEDULED_TABLE)?
-                        .with_index(BY_CRON, |q| {
-                            q.eq("cron", spec.name.as_str()).eq("state.kind", kind)
-                        })?
-                        .first()?
-                        .is_some();
-                }
-                if !open && let Some(at) = spec.schedule.next_after(now, now) {
+                if !has_open_tick(db, &spec.name)?
+                    && let Some(at) = spec.schedule.next_after(now, now)
+                {
                     db.insert_into(
                         TableName::system(SCHEDULED_TABLE),
                         job_row(&spec.path, spec.args.clone(), at, Some(&spec.name)),
                     )?;
                 }
             }
-            // Cron rows only (the index puts rows without `cron` first); finished ticks are
-            // purged after an hour, so this stays small.
-            let ticks = db
-                .query(SCHEDULED_TABLE)?
-                .with_index(BY_CRON, |q| q.gt("cron", ""))?
-                .take(10_000)?;
-            for doc in ticks {
-                let orphan = state_kind(&doc) == Some(PENDING)
-                    && doc
-                        .fields
-                        .get("cron")
-                        .and_then(Value::as_str)
-                        .is_some_and(|c| !crons.iter().any(|spec| spec.name == c));
-                if orphan {
-                    let completed = db.txn.ts().as_millis_f64();
-                    finish_row(db, doc, state("canceled", None), completed)?;
-                }
+            for doc in orphan_ticks(db, &crons)? {
+                let completed = db.txn.ts().as_millis_f64();
+                finish_row(db, doc, state("canceled", None), completed)?;
             }
             Ok(())
         })
