@@ -132,8 +132,28 @@ async function send(body) {
   assert.equal((await r.json()).status, "success");
 }
 
+// A Convex JWT of a user signed up once on the site origin, as a Node caller does it (with an
+// Origin, keeping the cookie): the demo's shared writes (settings, posts) need a signed-in user.
+let serverToken;
+async function serverUserToken() {
+  if (serverToken) return serverToken;
+  const email = `server${Math.random().toString(36).slice(2)}@example.com`;
+  const r = await fetch(`${urls.site}/api/auth/sign-up/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: urls.site },
+    body: JSON.stringify({ name: "Server", email, password: "server password 1" }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  const cookie = r.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  serverToken = (await (await fetch(`${urls.site}/api/auth/convex/token`, { headers: { cookie } })).json()).token;
+  assert.ok(serverToken, "a token for the server-side user");
+  return serverToken;
+}
+
+// Runs a mutation as the server-side user.
 async function mutate(path, args) {
-  const r = await fetch(`${urls.api}/api/mutation`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ path, args }) });
+  const headers = { "content-type": "application/json", authorization: `Bearer ${await serverUserToken()}` };
+  const r = await fetch(`${urls.api}/api/mutation`, { method: "POST", headers, body: JSON.stringify({ path, args }) });
   const body = await r.json();
   assert.equal(body.status, "success", JSON.stringify(body));
 }

@@ -1,6 +1,9 @@
 //! Functions behind the demo web app's pages: settings (`config:getSettings`,
 //! `config:setSettings`), posts (`posts:search`, `posts:create`), the caller's session
 //! (`session:get`) and a small report (`reports:get`).
+//!
+//! Settings and posts show on every visitor's pages, so changing them needs a signed-in user
+//! (anonymous calls fail with ConvexError `{code: "UNAUTHENTICATED"}`).
 
 use ferrovex::prelude::*;
 
@@ -48,6 +51,9 @@ struct SetSettingsArgs {
 }
 
 fn set_settings(ctx: &mut MutationCtx, args: SetSettingsArgs) -> FnResult<()> {
+    if ctx.auth().user_identity().is_none() {
+        return Err(crate::teams::unauthenticated());
+    }
     let mut changes = Vec::new();
     if let Some(theme) = args.theme {
         if theme != "light" && theme != "dark" {
@@ -105,6 +111,9 @@ struct CreatePostArgs {
 }
 
 fn create_post(ctx: &mut MutationCtx, args: CreatePostArgs) -> FnResult<DocumentId> {
+    if ctx.auth().user_identity().is_none() {
+        return Err(crate::teams::unauthenticated());
+    }
     let post = Value::object([
         ("title", Value::from(text(&args.title)?)),
         ("body", Value::from(text(&args.body)?)),

@@ -12,7 +12,8 @@ struct CreateArgs {
     name: String,
 }
 
-fn unauthenticated() -> FnError {
+/// The error anonymous callers get from functions that need a signed-in user.
+pub(crate) fn unauthenticated() -> FnError {
     ConvexError::new(Value::object([("code", "UNAUTHENTICATED")])).into()
 }
 

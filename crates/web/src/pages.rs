@@ -334,8 +334,13 @@ const settings = Ferrovex.query("config:getSettings", {}, {subscribe: false}, sh
 document.getElementById("refresh").onclick = () => settings.refresh();
 document.getElementById("save").onsubmit = async (e) => {
   e.preventDefault();
-  await Ferrovex.mutation("config:setSettings", {motd: document.getElementById("new-motd").value});
-  document.getElementById("saved").textContent = "Saved. Press Refresh to see it.";
+  try {
+    await Ferrovex.mutation("config:setSettings", {motd: document.getElementById("new-motd").value});
+    document.getElementById("saved").textContent = "Saved. Press Refresh to see it.";
+  } catch (err) {
+    document.getElementById("saved").textContent = err.data && err.data.code === "UNAUTHENTICATED"
+      ? "Sign in to change the message of the day." : "Not saved: " + err.message;
+  }
 };"#;
     render(
         &state,

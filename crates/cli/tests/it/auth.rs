@@ -14,57 +14,9 @@ use serde_json::{Map, Value as Json, json};
 use sha2::Sha256;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Server, cookie_of, send};
+use crate::common::{PASSWORD, Server, cookie_of, send, sign_up, site, token};
 
 const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn site(
-    server: &Server,
-    method: &str,
-    path: &str,
-    body: Json,
-    headers: &[(&str, &str)],
-) -> (u16, hyper::HeaderMap, Json) {
-    let mut all = vec![("content-type", "application/json")];
-    all.extend_from_slice(headers);
-    let bytes = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    let (status, headers, body) =
-        send(method, &format!("{}{path}", server.site_url), bytes, &all).await;
-    let json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-    (status, headers, json)
-}
-
-/// Signs up and returns the session cookie pair (`better-auth.session_token=...`).
-async fn sign_up(server: &Server, email: &str) -> String {
-    let (status, headers, body) = site(
-        server,
-        "POST",
-        "/api/auth/sign-up/email",
-        json!({"name": "Ann", "email": email, "password": PASSWORD}),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    cookie_of(&headers, "better-auth.session_token").expect("session cookie")
-}
-
-async fn token(server: &Server, cookie: &str) -> String {
-    let (status, _, body) = site(
-        server,
-        "GET",
-        "/api/auth/convex/token",
-        Json::Null,
-        &[("cookie", cookie)],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
 
 async fn current_user(server: &Server, jwt: &str) -> (u16, Json) {
     let auth = format!("Bearer {jwt}");

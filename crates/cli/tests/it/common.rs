@@ -265,3 +265,55 @@ pub fn cookie_of(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
         .find(|c| c.starts_with(&format!("{name}=")))
         .map(|c| c.split(';').next().unwrap_or_default().to_owned())
 }
+
+/// The password of the users tests sign up.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A request to the site origin with a JSON body (none when `body` is null).
+pub async fn site(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: Json,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, Json) {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let (status, headers, body) =
+        send(method, &format!("{}{path}", server.site_url), bytes, &all).await;
+    let json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+    (status, headers, json)
+}
+
+/// Signs up and returns the session cookie pair (`better-auth.session_token=...`).
+pub async fn sign_up(server: &Server, email: &str) -> String {
+    let (status, headers, body) = site(
+        server,
+        "POST",
+        "/api/auth/sign-up/email",
+        json!({"name": "Ann", "email": email, "password": PASSWORD}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    cookie_of(&headers, "better-auth.session_token").expect("session cookie")
+}
+
+/// The Convex JWT of a session cookie.
+pub async fn token(server: &Server, cookie: &str) -> String {
+    let (status, _, body) = site(
+        server,
+        "GET",
+        "/api/auth/convex/token",
+        Json::Null,
+        &[("cookie", cookie)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}

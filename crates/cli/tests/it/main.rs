@@ -6,6 +6,7 @@
 mod app;
 mod auth;
 mod common;
+mod demo_access;
 mod docs;
 mod http;
 mod http_actions;

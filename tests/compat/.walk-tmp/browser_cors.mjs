@@ -1,0 +1,10 @@
+import puppeteer from "puppeteer-core";
+const browser = await puppeteer.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox","--headless","--disable-gpu","--disable-background-networking"] });
+const page = await browser.newPage();
+const msgs = [];
+page.on("console", m => msgs.push(m.type()+": "+m.text()));
+await page.goto(process.argv[2]);
+await page.waitForFunction(() => window.__out && window.__out.done, { timeout: 20000 }).catch(() => {});
+console.log(JSON.stringify(await page.evaluate(() => window.__out), null, 0));
+console.log("console:", JSON.stringify(msgs));
+await browser.close();

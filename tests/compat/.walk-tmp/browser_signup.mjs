@@ -1,0 +1,17 @@
+import puppeteer from "puppeteer-core";
+const base = process.argv[2];
+const browser = await puppeteer.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox","--headless","--disable-gpu","--disable-background-networking"] });
+const page = await browser.newPage();
+const consoleMsgs = [];
+page.on("console", m => consoleMsgs.push(m.type()+": "+m.text()));
+await page.goto(base + "/sign-up");
+await page.type("#name", "Walk");
+await page.type("#email", `walk${Date.now()}@example.com`);
+await page.type("#password", "correct horse");
+await page.click("#auth button");
+await new Promise(r => setTimeout(r, 2500));
+console.log("url after:", page.url());
+const text = (await page.evaluate(() => document.body.innerText)).replace(/\s+/g, " ").slice(0, 300);
+console.log("body:", text);
+console.log("console:", JSON.stringify(consoleMsgs));
+await browser.close();
