@@ -37,7 +37,7 @@ pub enum AuthError {
     #[error("key error: {0}")]
     Key(String),
     /// Storage failed.
-    #[error("storage error: {0}")]
+    #[error(transparent)]
     Store(#[from] ferrovex_engine::EngineError),
 }
 

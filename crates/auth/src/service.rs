@@ -153,6 +153,9 @@ const MAX_RATE_BUCKETS: usize = 100_000;
 impl RateLimiter {
     /// `Err(retry_after_secs)` when over the limit.
     fn check(&self, key: &str, max: u32, window_ms: u64, now: u64) -> Result<(), u64> {
+        if max == 0 {
+            return Ok(()); // 0 turns the limit off
+        }
         let mut buckets = self.buckets.lock();
         if buckets.len() > MAX_RATE_BUCKETS {
             buckets.retain(|_, (start, _)| now < start.saturating_add(window_ms));

@@ -95,6 +95,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !fn_args.is_object() {
         bail!("args must be a JSON object");
     }
+    if !args.url.starts_with("http://") && !args.url.starts_with("https://") {
+        bail!(
+            "--url {} has no scheme: did you mean http://{}?",
+            args.url,
+            args.url
+        );
+    }
     let url = format!("{}/api/function", args.url.trim_end_matches('/'));
     let client = HttpClient::new(1);
     let mut fixes = 0;
@@ -106,12 +113,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .post_json(&url, serde_json::to_vec(&body)?)
             .await
             .with_context(|| format!("cannot reach {}", args.url))?;
-        let reply: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "unexpected reply (HTTP {status}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        })?;
+        let reply: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(reply) if status != 404 => reply,
+            _ => bail!(
+                "{} answered HTTP {status} to /api/function: is it the API origin? `--url` takes \
+                 the `api:` URL that `ferrovex serve` prints (default http://127.0.0.1:3210)",
+                args.url
+            ),
+        };
         // People type `5` where a function wants an int64: convert that argument and retry.
         // (Failed validation runs nothing, so a retry is safe.)
         let path = reply["errorMessage"].as_str().and_then(int64_mismatch);

@@ -44,8 +44,8 @@ pub struct ServeArgs {
     /// e.g. `redis://127.0.0.1:6379`; revocations reach every instance through pub/sub.
     #[arg(long, env = "FERROVEX_REDIS_URL")]
     pub redis_url: Option<String>,
-    /// Address to bind.
-    #[arg(long, env = "FERROVEX_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    /// Address to bind: an IP address, or `localhost` (127.0.0.1).
+    #[arg(long, env = "FERROVEX_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST), value_parser = parse_host)]
     pub host: IpAddr,
     /// `normal` (safe against process crashes) or `full` (fsync every commit).
     #[arg(long, env = "FERROVEX_DURABILITY", default_value = "normal", value_parser = ["normal", "full"])]
@@ -128,7 +128,7 @@ pub struct AuthArgs {
         default_value_t = 86_400
     )]
     pub session_update_age_secs: u64,
-    /// Sign-in and sign-up attempts allowed per client address per 10 seconds.
+    /// Sign-in and sign-up attempts allowed per client address per 10 seconds (0: no limit).
     #[arg(
         long,
         global = true,
@@ -213,6 +213,16 @@ fn reachable(addr: SocketAddr) -> String {
     } else {
         format!("http://{addr}")
     }
+}
+
+/// `--host`: an IP address, or `localhost` for 127.0.0.1.
+fn parse_host(s: &str) -> Result<IpAddr, String> {
+    if s.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    s.parse().map_err(|_| {
+        format!("{s:?} is not an IP address (use 127.0.0.1, 0.0.0.0, ::1 or localhost)")
+    })
 }
 
 /// The other spelling of a loopback origin (`localhost` ↔ `127.0.0.1`), which browsers treat
@@ -349,7 +359,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         Some(customize) => customize(deployment.app.clone(), args),
         None => deployment.app.clone(),
     };
-    let engine = open_engine(&app, &args.data_dir, &args.durability, args.print_log, true)?;
+    // Ports first: a busy port must fail before anything is created on disk.
     let api_listener = tokio::net::TcpListener::bind((args.host, args.api_port))
         .await
         .with_context(|| format!("cannot bind the API port {}:{}", args.host, args.api_port))?;
@@ -366,6 +376,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         ),
         None => None,
     };
+    let engine = open_engine(&app, &args.data_dir, &args.durability, args.print_log, true)?;
     let api_addr = api_listener.local_addr()?;
     let site_addr = site_listener.local_addr()?;
     let web_addr = web_listener
@@ -555,6 +566,7 @@ pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<E
         println!("  web:   {}", show(web, addr));
     }
     println!("  dashboard: {}/_dashboard", running.urls.api);
+    println!("Press Ctrl-C to stop.");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;

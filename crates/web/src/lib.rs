@@ -126,8 +126,35 @@ pub fn web_router(state: WebState) -> Router {
         .route("/sign-in", get(pages::sign_in))
         .route("/sign-up", get(pages::sign_up))
         .route(RUNTIME_PATH, get(runtime))
+        .route("/favicon.ico", get(favicon))
         .with_state(state)
         .merge(proxy)
+        .fallback(not_found)
+}
+
+/// The demo's icon (an SVG served at the path browsers ask for), so pages log no 404.
+async fn favicon() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#b4532a"/><path d="M4 3h8v2H6v2h5v2H6v4H4z" fill="#fff"/></svg>"##,
+    )
+}
+
+/// A small page for unknown paths, with a way back.
+async fn not_found(uri: axum::http::Uri) -> impl axum::response::IntoResponse {
+    let path = pages::escape(uri.path());
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not found</title></head>\
+             <body><h1>Not found</h1><p>Nothing lives at <code>{path}</code>.</p>\
+             <p><a href=\"/\">Back to the chat</a></p></body></html>"
+        ),
+    )
 }
 
 /// Serves the web origin until `shutdown` resolves.

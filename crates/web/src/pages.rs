@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 
 use crate::WebState;
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
