@@ -11,6 +11,17 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::error::EngineError;
+use crate::readset::WriteSet;
+
+/// A successful commit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Committed {
+    /// Its timestamp.
+    pub(crate) ts: Timestamp,
+    /// The latest commit stored before it (another process's when it is newer than what this
+    /// process published).
+    pub(crate) previous: Timestamp,
+}
 
 /// Most write jobs waiting for the committer; senders wait when it is full.
 pub const COMMIT_QUEUE: usize = 1024;
@@ -19,8 +30,10 @@ pub const COMMIT_QUEUE: usize = 1024;
 pub(crate) struct JobEnd {
     /// Commit (true) or roll back (false).
     pub(crate) commit: bool,
-    /// Called with the commit timestamp (or the commit error, or `Ok(None)` on rollback).
-    pub(crate) finish: Box<dyn FnOnce(Result<Option<Timestamp>, StoreError>) + Send>,
+    /// What the commit wrote, logged with it for other processes on the same database.
+    pub(crate) writes: Option<std::sync::Arc<WriteSet>>,
+    /// Called with the commit (or the commit error, or `Ok(None)` on rollback).
+    pub(crate) finish: Box<dyn FnOnce(Result<Option<Committed>, StoreError>) + Send>,
 }
 
 impl JobEnd {
@@ -28,6 +41,7 @@ impl JobEnd {
     pub(crate) fn rollback(after: impl FnOnce() + Send + 'static) -> JobEnd {
         JobEnd {
             commit: false,
+            writes: None,
             finish: Box::new(move |_| after()),
         }
     }
@@ -93,8 +107,12 @@ fn run_job(persistence: &dyn Persistence, publish_lock: &parking_lot::Mutex<()>,
     };
     let end = job(Ok(txn.as_mut()));
     if end.commit {
+        if let Some(writes) = end.writes.as_ref().filter(|w| !w.is_empty()) {
+            txn.log_writes(writes.encode());
+        }
+        let previous = txn.previous_ts();
         let _published = publish_lock.lock();
-        (end.finish)(txn.commit().map(Some));
+        (end.finish)(txn.commit().map(|ts| Some(Committed { ts, previous })));
     } else {
         drop(txn);
         (end.finish)(Ok(None));

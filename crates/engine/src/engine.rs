@@ -106,67 +106,30 @@ impl Default for EngineConfig {
 
 /// How long recorded mutation outcomes are kept for deduplication.
 pub const MUTATION_OUTCOME_RETENTION: Duration = Duration::from_secs(3600);
+/// How long commit log records are kept for other processes to read (one that falls further
+/// behind invalidates everything once).
+pub const COMMIT_LOG_RETENTION: Duration = Duration::from_secs(600);
 /// Longest accepted client session id.
 pub const MAX_SESSION_ID_LEN: usize = 64;
 
-struct Inner {
-    persistence: Arc<dyn Persistence>,
+pub(crate) struct Inner {
+    pub(crate) persistence: Arc<dyn Persistence>,
     schema: Arc<Schema>,
     app: App,
     committer: Committer,
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
     query_permits: Semaphore,
-    invalidation: Invalidation,
+    pub(crate) invalidation: Invalidation,
     flights: Flights,
     log: FunctionLog,
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     commits: AtomicU64,
     /// Held from a commit until it is published (see [`Inner::catch_up_foreign_commits`]).
-    publish_lock: Arc<parking_lot::Mutex<()>>,
-    stopped: std::sync::atomic::AtomicBool,
+    pub(crate) publish_lock: Arc<parking_lot::Mutex<()>>,
+    pub(crate) stopped: std::sync::atomic::AtomicBool,
     /// Woken by commits that scheduled jobs, so the scheduler need not poll for them.
     scheduler_wake: tokio::sync::Notify,
-}
-
-impl Inner {
-    /// Notices commits another process made to the same database: when the stored latest
-    /// commit is newer than everything published here, their writes are unknown, so every
-    /// cached result and subscription is invalidated from that commit on. Coarse, but a
-    /// subscriber in this process sees another process's write within one poll interval.
-    fn catch_up_foreign_commits(&self) {
-        let _published = self.publish_lock.lock();
-        match self.persistence.stored_latest_ts() {
-            Ok(stored) if stored > self.invalidation.published() => {
-                let fired = self.invalidation.publish_unknown(stored);
-                self.metrics.foreign_commits.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(fired, "another process committed: invalidated everything");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read the latest stored commit"),
-        }
-    }
-}
-
-/// Polls for other processes' commits every `every` until the engine stops or is dropped.
-fn spawn_foreign_commit_watch(inner: &Arc<Inner>, every: Duration) -> Result<(), EngineError> {
-    let weak = Arc::downgrade(inner);
-    std::thread::Builder::new()
-        .name("ferrovex-foreign-commits".to_owned())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(every);
-                let Some(inner) = weak.upgrade() else {
-                    return;
-                };
-                if inner.stopped.load(Ordering::Relaxed) {
-                    return;
-                }
-                inner.catch_up_foreign_commits();
-            }
-        })
-        .map(|_| ())
-        .map_err(|e| EngineError::Store(ferrovex_store::StoreError::Backend(e.to_string())))
 }
 
 /// A running engine; cheap to clone.
@@ -296,7 +259,7 @@ impl Engine {
             }),
         };
         if let Some(every) = config.foreign_commit_poll {
-            spawn_foreign_commit_watch(&engine.inner, every)?;
+            crate::foreign::spawn_watch(&engine.inner, every)?;
         }
         if config.scheduler {
             match tokio::runtime::Handle::try_current() {
@@ -633,10 +596,11 @@ impl Engine {
                     let writes = Arc::new(writes);
                     JobEnd {
                         commit: true,
+                        writes: Some(writes.clone()),
                         finish: Box::new(move |committed| {
                             let reply = match committed {
-                                Ok(Some(ts)) => {
-                                    inner.invalidation.publish(ts, writes);
+                                Ok(Some(committed)) => {
+                                    crate::foreign::publish_local(&inner, committed, writes);
                                     inner.metrics.commits.fetch_add(1, Ordering::Relaxed);
                                     Ok(value)
                                 }
@@ -968,6 +932,10 @@ impl Engine {
                         u64::try_from(MUTATION_OUTCOME_RETENTION.as_nanos()).unwrap_or(u64::MAX);
                     let cutoff = Timestamp::from_nanos(ts.as_nanos().saturating_sub(retention));
                     txn.prune_mutation_outcomes(cutoff)?;
+                    let retention =
+                        u64::try_from(COMMIT_LOG_RETENTION.as_nanos()).unwrap_or(u64::MAX);
+                    let cutoff = Timestamp::from_nanos(ts.as_nanos().saturating_sub(retention));
+                    txn.prune_commit_log(cutoff)?;
                 }
                 Ok(())
             })();
@@ -978,12 +946,14 @@ impl Engine {
             let writes = Arc::new(writes);
             JobEnd {
                 commit: true,
+                writes: Some(writes.clone()),
                 finish: Box::new(move |committed| {
                     let outcome = match committed {
-                        Ok(Some(ts)) => {
+                        Ok(Some(committed)) => {
+                            let ts = committed.ts;
                             // Caches and subscriptions learn of the commit before anyone
                             // learns that the mutation succeeded.
-                            inner.invalidation.publish(ts, writes.clone());
+                            crate::foreign::publish_local(&inner, committed, writes.clone());
                             inner.metrics.commits.fetch_add(1, Ordering::Relaxed);
                             if state.scheduled > 0 {
                                 inner.scheduler_wake.notify_one();

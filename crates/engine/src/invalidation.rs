@@ -340,6 +340,12 @@ impl Invalidation {
         affected.len()
     }
 
+    /// Moves the published timestamp to `ts` for commits known to have written nothing.
+    pub(crate) fn advance(&self, ts: Timestamp) {
+        let mut state = self.state.lock();
+        state.published = state.published.max(ts);
+    }
+
     /// Publishes commits made elsewhere (another process on the same database) up to `ts`,
     /// whose writes are unknown here: every watcher fires, the cache empties, and a result
     /// computed at a snapshot before `ts` counts as stale. Returns how many fired.

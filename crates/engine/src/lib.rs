@@ -8,6 +8,7 @@ mod db;
 mod engine;
 mod error;
 mod flight;
+mod foreign;
 mod http_action;
 mod identity;
 mod invalidation;

@@ -240,9 +240,12 @@ pub struct Metrics {
     pub active_subscriptions: AtomicI64,
     /// Re-executions of subscribed queries caused by commits.
     pub subscription_reruns: AtomicU64,
-    /// Times commits made by another process on the same database were noticed (each makes
-    /// every cached result and subscription re-run).
+    /// Commits by another process on the same database, read from the commit log (each
+    /// re-runs only what its write set touched).
     pub foreign_commits: AtomicU64,
+    /// Times the commit log could not say what changed (a write set too large to log, a
+    /// cursor below the pruned floor, an unreadable log), so everything was invalidated.
+    pub commit_log_full_invalidations: AtomicU64,
     /// Latency per kind.
     pub latency: [Histogram; 3],
     /// Scheduled jobs (and cron ticks) that ran successfully.

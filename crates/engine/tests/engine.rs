@@ -942,3 +942,138 @@ async fn scheduling_limits_are_enforced_and_a_refused_batch_schedules_nothing() 
     assert!(users.result.is_err());
     engine.shutdown();
 }
+
+fn open_with_poll(
+    dir: &Path,
+    poll: Option<std::time::Duration>,
+) -> (Engine, Arc<SqlitePersistence>) {
+    let clock: Arc<dyn Clock> = Arc::new(ferrovex_store::SystemClock);
+    let p = Arc::new(SqlitePersistence::open(dir, Durability::Normal, clock.clone()).unwrap());
+    let config = ferrovex_engine::EngineConfig {
+        foreign_commit_poll: poll,
+        scheduler: false,
+        ..ferrovex_engine::EngineConfig::default()
+    };
+    let engine = Engine::start_with(test_app(), p.clone(), clock, config).unwrap();
+    (engine, p)
+}
+
+fn range_args(group: &str) -> Value {
+    Value::object([("group", Value::from(group))])
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_handles_commits_invalidate_exactly_what_they_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = open_with_poll(dir.path(), Some(std::time::Duration::from_millis(10)));
+    let (b, _) = open_with_poll(dir.path(), Some(std::time::Duration::from_millis(10)));
+    // B caches two results on disjoint ranges.
+    for group in ["x", "y"] {
+        assert!(ns(&b, range_args(group)).await.is_empty());
+        let again = call(&b, FunctionKind::Query, "items:range", range_args(group)).await;
+        assert!(again.cached, "{group} is cached on B");
+    }
+    // A writes to x only; B learns it from the commit log.
+    let out = call(
+        &a,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("x", 1, 3),
+    )
+    .await;
+    out.result.unwrap();
+    wait_until("B to read A's commit", async || {
+        b.metrics().foreign_commits.load(Ordering::Relaxed) >= 1
+    })
+    .await;
+    let x = call(&b, FunctionKind::Query, "items:range", range_args("x")).await;
+    assert!(!x.cached, "x was invalidated on B");
+    assert_eq!(from_value::<Vec<i64>>(x.result.unwrap()), vec![1, 2]);
+    let y = call(&b, FunctionKind::Query, "items:range", range_args("y")).await;
+    assert!(y.cached, "a write to x must not invalidate y on B");
+    assert_eq!(
+        b.metrics()
+            .commit_log_full_invalidations
+            .load(Ordering::Relaxed),
+        0
+    );
+    // A's own commits never count as foreign on A.
+    assert_eq!(a.metrics().foreign_commits.load(Ordering::Relaxed), 0);
+    // B's own commit, made after A's next one, publishes A's first (no skipped commit).
+    call(
+        &a,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("y", 5, 6),
+    )
+    .await
+    .result
+    .unwrap();
+    call(
+        &b,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("z", 1, 2),
+    )
+    .await
+    .result
+    .unwrap();
+    let y = call(&b, FunctionKind::Query, "items:range", range_args("y")).await;
+    assert_eq!(from_value::<Vec<i64>>(y.result.unwrap()), vec![5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_behind_the_pruned_commit_log_invalidates_everything_once() {
+    use ferrovex_store::Persistence as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, pa) = open_with_poll(dir.path(), None);
+    let (b, _) = open_with_poll(dir.path(), None);
+    assert!(ns(&b, range_args("x")).await.is_empty());
+    call(
+        &a,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("x", 1, 2),
+    )
+    .await
+    .result
+    .unwrap();
+    // A prunes its record before B (which does not poll) has read it.
+    let mut txn = pa.begin_write().unwrap();
+    assert_eq!(
+        txn.prune_commit_log(Timestamp::from_nanos(u64::MAX))
+            .unwrap(),
+        1
+    );
+    txn.commit().unwrap();
+    // B's next commit catches up: the record is gone, so everything is invalidated, counted.
+    call(
+        &b,
+        FunctionKind::Mutation,
+        "items:insert",
+        insert_args("z", 1, 2),
+    )
+    .await
+    .result
+    .unwrap();
+    assert_eq!(
+        b.metrics()
+            .commit_log_full_invalidations
+            .load(Ordering::Relaxed),
+        1
+    );
+    let x = call(&b, FunctionKind::Query, "items:range", range_args("x")).await;
+    assert!(!x.cached);
+    assert_eq!(from_value::<Vec<i64>>(x.result.unwrap()), vec![1]);
+}

@@ -88,8 +88,15 @@ pub fn render(metrics: &Metrics, cache_bytes: usize, cache_entries: usize) -> St
         ),
         (
             "ferrovex_foreign_commits_total",
-            "Times commits by another process on the same database were noticed.",
+            "Commits by other processes on the same database, read from the commit log.",
             metrics.foreign_commits.load(Ordering::Relaxed),
+        ),
+        (
+            "ferrovex_commit_log_full_invalidations_total",
+            "Times the commit log could not say what changed, so everything was invalidated.",
+            metrics
+                .commit_log_full_invalidations
+                .load(Ordering::Relaxed),
         ),
     ];
     for (name, help, v) in counters {

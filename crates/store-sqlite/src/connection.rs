@@ -22,6 +22,8 @@ pub enum Durability {
 
 /// Meta key holding the latest commit timestamp.
 pub(crate) const LATEST_TS_KEY: &str = "ferrovex.latest_ts";
+/// Meta key holding the newest pruned commit log record's timestamp.
+pub(crate) const LOG_PRUNED_KEY: &str = "ferrovex.commit_log_pruned_through";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -48,6 +50,11 @@ CREATE TABLE IF NOT EXISTS mutation_outcomes (
     PRIMARY KEY (session_id, request_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mutation_outcomes_by_ts ON mutation_outcomes (ts);
+CREATE TABLE IF NOT EXISTS commit_log (
+    ts INTEGER PRIMARY KEY,
+    origin INTEGER NOT NULL,
+    writes BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -100,16 +107,21 @@ pub(crate) fn open_reader(path: &Path, durability: Durability) -> Result<Connect
 
 /// The latest commit timestamp recorded in the file (zero for a new database).
 pub(crate) fn read_latest_ts(conn: &Connection) -> Result<Timestamp, StoreError> {
+    read_ts_meta(conn, LATEST_TS_KEY)
+}
+
+/// A timestamp kept in `meta` (zero when absent).
+pub(crate) fn read_ts_meta(conn: &Connection, key: &str) -> Result<Timestamp, StoreError> {
     let value: Option<String> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")
-        .and_then(|mut s| s.query_row([LATEST_TS_KEY], |r| r.get(0)).optional())
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
         .map_err(backend)?;
     match value {
         None => Ok(Timestamp::ZERO),
         Some(v) => v
             .parse::<u64>()
             .map(Timestamp::from_nanos)
-            .map_err(|_| StoreError::Backend(format!("corrupt latest timestamp {v:?}"))),
+            .map_err(|_| StoreError::Backend(format!("corrupt timestamp {v:?} under {key}"))),
     }
 }
 
@@ -209,4 +221,46 @@ pub(crate) fn scan(
             })
         })
         .collect()
+}
+
+/// Stored form of a timestamp (SQLite integers are signed).
+pub(crate) fn ts_sql(ts: Timestamp) -> i64 {
+    i64::try_from(ts.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Commit log records after `after`, read inside the caller's snapshot.
+pub(crate) fn read_commit_log(
+    conn: &Connection,
+    after: Timestamp,
+    limit: usize,
+) -> Result<ferrovex_store::CommitLogPage, StoreError> {
+    let latest = read_latest_ts(conn)?;
+    let pruned_through = read_ts_meta(conn, LOG_PRUNED_KEY)?;
+    let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT ts, origin, writes FROM commit_log WHERE ts > ?1 ORDER BY ts LIMIT ?2",
+        )
+        .map_err(backend)?;
+    let records = stmt
+        .query_map(params![ts_sql(after), limit_sql], |r| {
+            Ok(ferrovex_store::CommitRecord {
+                ts: Timestamp::from_nanos(u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0)),
+                origin: u64::from_ne_bytes(r.get::<_, i64>(1)?.to_ne_bytes()),
+                writes: r.get(2)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    let more = records.len() >= limit;
+    let through = match (more, records.last()) {
+        (true, Some(last)) => last.ts,
+        _ => latest,
+    };
+    Ok(ferrovex_store::CommitLogPage {
+        records,
+        through,
+        pruned_through,
+        more,
+    })
 }

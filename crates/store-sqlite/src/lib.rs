@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     /// Indexes maintained per table, set by `open_indexes`.
     indexes: parking_lot::RwLock<Vec<IndexDef>>,
     clock: Arc<dyn Clock>,
+    /// This handle's id in the commit log.
+    pub(crate) origin: u64,
 }
 
 impl std::fmt::Debug for SqlitePersistence {
@@ -60,11 +62,26 @@ impl SqlitePersistence {
         durability: Durability,
         clock: Arc<dyn Clock>,
     ) -> Result<SqlitePersistence, StoreError> {
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(StoreError::Backend(format!(
+                "{} is not a directory",
+                data_dir.display()
+            )));
+        }
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Backend(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path = data_dir.join(DB_FILE);
         let writer = connection::open_writer(&path, durability)?;
+        if writer
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(connection::backend)?
+        {
+            return Err(StoreError::Backend(format!(
+                "{} is read-only: the server needs to write it and its directory",
+                path.display()
+            )));
+        }
         let latest = connection::read_latest_ts(&writer)?;
         Ok(SqlitePersistence {
             shared: Arc::new(Shared {
@@ -75,6 +92,7 @@ impl SqlitePersistence {
                 latest: AtomicU64::new(latest.as_nanos()),
                 indexes: parking_lot::RwLock::new(Vec::new()),
                 clock,
+                origin: new_origin(),
             }),
         })
     }
@@ -83,6 +101,21 @@ impl SqlitePersistence {
     pub fn path(&self) -> &Path {
         &self.shared.path
     }
+}
+
+/// A random commit log origin: the process id and the clock, mixed, so that two handles (or
+/// two processes) practically never share one.
+fn new_origin() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
 }
 
 impl Shared {
@@ -145,5 +178,24 @@ impl Persistence for SqlitePersistence {
 
     fn latest_ts(&self) -> Timestamp {
         Timestamp::from_nanos(self.shared.latest.load(Ordering::Acquire))
+    }
+
+    fn origin(&self) -> u64 {
+        self.shared.origin
+    }
+
+    fn read_commit_log(
+        &self,
+        after: Timestamp,
+        limit: usize,
+    ) -> Result<ferrovex_store::CommitLogPage, StoreError> {
+        let conn = self.shared.take_reader()?;
+        conn.execute_batch("BEGIN DEFERRED")
+            .map_err(connection::backend)?;
+        let page = connection::read_commit_log(&conn, after, limit.max(1));
+        if conn.execute_batch("ROLLBACK").is_ok() {
+            self.shared.return_reader(conn);
+        }
+        page
     }
 }

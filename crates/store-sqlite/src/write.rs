@@ -11,7 +11,10 @@ use ferrovex_store::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Shared;
-use crate::connection::{LATEST_TS_KEY, backend, encode_body, get, read_latest_ts, scan};
+use crate::connection::{
+    LATEST_TS_KEY, LOG_PRUNED_KEY, backend, encode_body, get, read_latest_ts, read_ts_meta, scan,
+    ts_sql,
+};
 
 /// Takes the write connection out of its slot; the slot is empty while a writer holds it.
 fn take_writer(shared: &Shared) -> Result<Connection, StoreError> {
@@ -27,6 +30,10 @@ pub(crate) struct SqliteWrite {
     shared: Arc<Shared>,
     conn: Option<Connection>,
     ts: Timestamp,
+    /// The stored latest commit when this transaction began.
+    previous: Timestamp,
+    /// The write set to log with the commit.
+    log: Option<Vec<u8>>,
 }
 
 impl SqliteWrite {
@@ -36,12 +43,15 @@ impl SqliteWrite {
             shared,
             conn: Some(conn),
             ts: Timestamp::ZERO,
+            previous: Timestamp::ZERO,
+            log: None,
         };
         let conn = txn.conn()?;
         conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
         // Read the stored latest timestamp inside the transaction so that another process
         // writing the same file can never make us reuse a timestamp.
         let latest = read_latest_ts(conn)?;
+        txn.previous = latest;
         txn.ts = latest.next_commit(txn.shared.clock.now());
         Ok(txn)
     }
@@ -221,9 +231,43 @@ impl WriteTxn for SqliteWrite {
             .map_err(backend)
     }
 
+    fn previous_ts(&self) -> Timestamp {
+        self.previous
+    }
+
+    fn log_writes(&mut self, writes: Vec<u8>) {
+        self.log = Some(writes);
+    }
+
+    fn prune_commit_log(&mut self, before: Timestamp) -> Result<usize, StoreError> {
+        let conn = self.conn()?;
+        let newest: Option<i64> = conn
+            .query_row(
+                "SELECT max(ts) FROM commit_log WHERE ts < ?1",
+                [ts_sql(before)],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let Some(newest) = newest else { return Ok(0) };
+        let pruned = conn
+            .execute("DELETE FROM commit_log WHERE ts <= ?1", [newest])
+            .map_err(backend)?;
+        let through = read_ts_meta(conn, LOG_PRUNED_KEY)?
+            .max(Timestamp::from_nanos(u64::try_from(newest).unwrap_or(0)));
+        self.put_meta(LOG_PRUNED_KEY, &through.as_nanos().to_string())?;
+        Ok(pruned)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<Timestamp, StoreError> {
         let ts = self.ts;
         self.put_meta(LATEST_TS_KEY, &ts.as_nanos().to_string())?;
+        if let Some(writes) = self.log.take() {
+            let origin = i64::from_ne_bytes(self.shared.origin.to_ne_bytes());
+            self.conn()?
+                .prepare_cached("INSERT INTO commit_log (ts, origin, writes) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![ts_sql(ts), origin, writes]))
+                .map_err(backend)?;
+        }
         self.conn()?.execute_batch("COMMIT").map_err(backend)?;
         self.shared.set_latest(ts);
         if let Some(conn) = self.conn.take() {

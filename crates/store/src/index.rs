@@ -27,6 +27,11 @@ impl IndexId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An id read back from storage (the commit log), as [`IndexId::as_str`] wrote it.
+    pub fn from_stored(id: String) -> IndexId {
+        IndexId(id)
+    }
 }
 
 impl std::fmt::Display for IndexId {

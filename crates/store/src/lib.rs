@@ -18,7 +18,7 @@ pub use document::Document;
 pub use error::StoreError;
 pub use id::{DocumentId, IdGenerator, TableName};
 pub use index::{IndexEntry, IndexId, KeyRange, Order};
-pub use persistence::{Persistence, ReadTxn, StoredOutcome, WriteTxn};
+pub use persistence::{CommitLogPage, CommitRecord, Persistence, ReadTxn, StoredOutcome, WriteTxn};
 pub use schema::{CREATION_TIME_INDEX, IndexDef, Schema, TableDef};
 pub use timestamp::{Clock, SystemClock, Timestamp};
 pub use validator::Validator;

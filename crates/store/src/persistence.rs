@@ -7,6 +7,9 @@
 //! - At most one write transaction exists at a time (the engine's committer thread is the only
 //!   caller of [`Persistence::begin_write`]); a backend may additionally enforce that.
 //! - Commit timestamps are strictly increasing, also across restarts.
+//! - Every commit that carries a write set ([`WriteTxn::log_writes`]) leaves a
+//!   [`CommitRecord`] in the commit log, written in the same transaction, so other processes
+//!   on the same database learn exactly what it wrote ([`Persistence::read_commit_log`]).
 
 use crate::document::Document;
 use crate::error::StoreError;
@@ -71,6 +74,18 @@ pub trait WriteTxn: ReadTxn {
     /// Drops recorded mutation outcomes committed before `before`; returns how many.
     fn prune_mutation_outcomes(&mut self, before: Timestamp) -> Result<usize, StoreError>;
 
+    /// The latest commit stored when this transaction began, whoever made it. Commits between
+    /// the ones this process published and this are other processes' (see the commit log).
+    fn previous_ts(&self) -> Timestamp;
+
+    /// Sets this commit's write set (an engine-defined encoding), stored in the commit log
+    /// with the commit's timestamp when [`WriteTxn::commit`] succeeds.
+    fn log_writes(&mut self, writes: Vec<u8>);
+
+    /// Drops commit log records older than `before`; returns how many. Later readers whose
+    /// cursor is below the newest dropped record learn it from [`CommitLogPage::pruned_through`].
+    fn prune_commit_log(&mut self, before: Timestamp) -> Result<usize, StoreError>;
+
     /// Makes every write durable and visible at [`ReadTxn::ts`].
     fn commit(self: Box<Self>) -> Result<Timestamp, StoreError>;
 }
@@ -82,6 +97,31 @@ pub struct StoredOutcome {
     pub ts: Timestamp,
     /// Engine-defined encoding of the result and log lines.
     pub body: String,
+}
+
+/// One commit in the commit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitRecord {
+    /// The commit's timestamp.
+    pub ts: Timestamp,
+    /// [`Persistence::origin`] of the handle that committed it.
+    pub origin: u64,
+    /// The write set, as given to [`WriteTxn::log_writes`].
+    pub writes: Vec<u8>,
+}
+
+/// Commit log records after a cursor, read in one snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitLogPage {
+    /// Records with `ts > after`, oldest first.
+    pub records: Vec<CommitRecord>,
+    /// Every commit up to this timestamp is either in `records` or carried no write set: the
+    /// stored latest commit, or the last record's ts when the page is full.
+    pub through: Timestamp,
+    /// The newest record ever pruned; a cursor below it has missed records.
+    pub pruned_through: Timestamp,
+    /// Whether more records follow `through`.
+    pub more: bool,
 }
 
 /// A storage backend.
@@ -98,6 +138,13 @@ pub trait Persistence: Send + Sync + 'static {
 
     /// The timestamp of the latest commit.
     fn latest_ts(&self) -> Timestamp;
+
+    /// This handle's id in the commit log: random per open, so two processes (or two handles
+    /// in one process) on the same database tell their records apart.
+    fn origin(&self) -> u64;
+
+    /// Up to `limit` commit log records with `ts > after`, oldest first.
+    fn read_commit_log(&self, after: Timestamp, limit: usize) -> Result<CommitLogPage, StoreError>;
 
     /// The timestamp of the latest commit as stored, including commits made by other
     /// processes sharing the database (which [`Persistence::latest_ts`] may not know of).

@@ -676,6 +676,14 @@ async fn writes_by_another_process_on_the_same_database_reach_subscribers_and_ca
     send_json(&mut ws, add(0, 1, "messages:list", args.clone())).await;
     let first = next_json(&mut ws).await.unwrap();
     assert_eq!(first["modifications"][0]["type"], "QueryUpdated", "{first}");
+    // A second subscription on B, to a channel A does not write to.
+    send_json(
+        &mut ws,
+        add(1, 2, "messages:list", json!({"channel": "untouched"})),
+    )
+    .await;
+    let second = next_json(&mut ws).await.unwrap();
+    assert_eq!(second["modifications"][0]["queryId"], 2, "{second}");
     // B's start-up wrote too (A may have noticed it): count from here.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let a_foreign_before = foreign_commits(&a).await;
@@ -690,11 +698,15 @@ async fn writes_by_another_process_on_the_same_database_reach_subscribers_and_ca
         .await;
     }
     // B's subscriber sees them (within a poll interval or a few), without anyone writing on B.
+    // Precisely: the commit log says what A wrote, so the other subscription never re-runs.
     let mut seen = 0;
     while seen < 20 {
         let t = next_json(&mut ws).await.expect("a Transition from B");
-        if let Some(value) = t["modifications"][0]["value"].as_array() {
-            seen = value.len();
+        for m in t["modifications"].as_array().unwrap() {
+            assert_eq!(m["queryId"], 1, "A's write re-ran another query on B: {t}");
+            if let Some(value) = m["value"].as_array() {
+                seen = value.len();
+            }
         }
     }
     // B's HTTP cache no longer serves the empty list.
@@ -702,9 +714,27 @@ async fn writes_by_another_process_on_the_same_database_reach_subscribers_and_ca
         listed_bodies(&call(&b, "query", "messages:list", args).await).len(),
         20
     );
-    // A's own commits are never mistaken for another process's; B noticed A's.
+    // A's own commits are never mistaken for another process's; B read each of A's.
     assert_eq!(foreign_commits(&a).await, a_foreign_before);
-    assert!(foreign_commits(&b).await >= 1);
+    assert!(foreign_commits(&b).await >= 20);
+    // A write to the other channel reaches the other subscription.
+    call(
+        &a,
+        "mutation",
+        "messages:send",
+        json!({"channel": "untouched", "author": "a", "body": "now touched"}),
+    )
+    .await;
+    loop {
+        let t = next_json(&mut ws).await.expect("a Transition from B");
+        if t["modifications"][0]["queryId"] == 2 {
+            assert_eq!(
+                t["modifications"][0]["value"][0]["body"], "now touched",
+                "{t}"
+            );
+            break;
+        }
+    }
     a.interrupt();
     b.interrupt();
 }
