@@ -4,9 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferrovex_store::{
-    Document, DocumentId, IndexEntry, IndexId, KeyRange, Order, StoreError, TableName, Timestamp,
+    Document, DocumentId, IndexEntry, IndexId, KeyRange, Order, StoreError, Timestamp,
 };
-use ferrovex_values::{Value, parse_convex_json_str};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// How hard a commit tries to reach the disk.
@@ -131,29 +130,12 @@ fn decode_document(
     creation_time: f64,
     body: &str,
 ) -> Result<Document, StoreError> {
-    let fields = match parse_convex_json_str(body) {
-        Ok(Value::Object(map)) => map,
-        Ok(other) => {
-            return Err(StoreError::Backend(format!(
-                "stored document {id} is a {} instead of an object",
-                other.type_name()
-            )));
-        }
-        Err(source) => return Err(StoreError::Corrupt { id, source }),
-    };
-    Ok(Document {
-        id: DocumentId::from_stored(id),
-        table: TableName::system(&table),
-        creation_time,
-        fields,
-    })
+    Document::decode_stored(id, &table, creation_time, body)
 }
 
 /// The JSON text stored for a document's user fields.
 pub(crate) fn encode_body(doc: &Document) -> String {
-    Value::Object(doc.fields.clone())
-        .to_convex_json()
-        .to_string()
+    doc.encode_body()
 }
 
 /// Reads one document by id.

@@ -134,27 +134,7 @@ impl Shared {
     }
 
     pub(crate) fn indexes_of(&self, table: &ferrovex_store::TableName) -> Vec<IndexDef> {
-        let declared: Vec<IndexDef> = self
-            .indexes
-            .read()
-            .iter()
-            .filter(|i| &i.table == table)
-            .cloned()
-            .collect();
-        if declared
-            .iter()
-            .any(|i| i.name == ferrovex_store::CREATION_TIME_INDEX)
-        {
-            declared
-        } else {
-            let mut all = vec![IndexDef {
-                table: table.clone(),
-                name: ferrovex_store::CREATION_TIME_INDEX.to_owned(),
-                fields: Vec::new(),
-            }];
-            all.extend(declared);
-            all
-        }
+        IndexDef::maintained_for(&self.indexes.read(), table)
     }
 
     pub(crate) fn set_latest(&self, ts: Timestamp) {

@@ -51,6 +51,39 @@ impl Document {
         Value::Object(map)
     }
 
+    /// The stored form of the user fields: Convex JSON text (what every backend keeps).
+    pub fn encode_body(&self) -> String {
+        Value::Object(self.fields.clone())
+            .to_convex_json()
+            .to_string()
+    }
+
+    /// A document read back from a backend's row: its id, table, creation time and the
+    /// [`Document::encode_body`] text.
+    pub fn decode_stored(
+        id: String,
+        table: &str,
+        creation_time: f64,
+        body: &str,
+    ) -> Result<Document, crate::StoreError> {
+        let fields = match ferrovex_values::parse_convex_json_str(body) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                return Err(crate::StoreError::Backend(format!(
+                    "stored document {id} is a {} instead of an object",
+                    other.type_name()
+                )));
+            }
+            Err(source) => return Err(crate::StoreError::Corrupt { id, source }),
+        };
+        Ok(Document {
+            id: DocumentId::from_stored(id),
+            table: TableName::system(table),
+            creation_time,
+            fields,
+        })
+    }
+
     /// Consumes the document into a Convex object including the system fields.
     pub fn into_value(self) -> Value {
         let mut map = self.fields;

@@ -11,6 +11,8 @@ pub mod id;
 pub mod index;
 pub mod persistence;
 pub mod schema;
+#[cfg(feature = "suite")]
+pub mod suite;
 pub mod timestamp;
 pub mod validator;
 

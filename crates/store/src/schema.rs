@@ -26,6 +26,27 @@ impl IndexDef {
     pub fn id(&self) -> IndexId {
         IndexId::new(&self.table, &self.name)
     }
+
+    /// The indexes a backend maintains for documents of `table`, given the definitions passed
+    /// to [`crate::Persistence::open_indexes`]: the creation-time index (always, first unless
+    /// declared) and the declared ones.
+    pub fn maintained_for(declared: &[IndexDef], table: &TableName) -> Vec<IndexDef> {
+        let mine: Vec<IndexDef> = declared
+            .iter()
+            .filter(|i| &i.table == table)
+            .cloned()
+            .collect();
+        if mine.iter().any(|i| i.name == CREATION_TIME_INDEX) {
+            return mine;
+        }
+        let mut all = vec![IndexDef {
+            table: table.clone(),
+            name: CREATION_TIME_INDEX.to_owned(),
+            fields: Vec::new(),
+        }];
+        all.extend(mine);
+        all
+    }
 }
 
 /// One table: its indexes and, optionally, the shape of its documents.
