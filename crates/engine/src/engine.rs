@@ -128,6 +128,8 @@ pub(crate) struct Inner {
     /// Held from a commit until it is published (see [`Inner::catch_up_foreign_commits`]).
     pub(crate) publish_lock: Arc<parking_lot::Mutex<()>>,
     pub(crate) stopped: std::sync::atomic::AtomicBool,
+    /// The commit log could not be read on the last try (warned about once per outage).
+    pub(crate) log_unreadable: std::sync::atomic::AtomicBool,
     /// Woken by commits that scheduled jobs, so the scheduler need not poll for them.
     scheduler_wake: tokio::sync::Notify,
 }
@@ -255,6 +257,7 @@ impl Engine {
                 commits: AtomicU64::new(0),
                 publish_lock,
                 stopped: std::sync::atomic::AtomicBool::new(false),
+                log_unreadable: std::sync::atomic::AtomicBool::new(false),
                 scheduler_wake: tokio::sync::Notify::new(),
             }),
         };
@@ -638,6 +641,31 @@ impl Engine {
     /// The latest commit whose effects on caches and subscriptions have been applied.
     pub fn published_ts(&self) -> Timestamp {
         self.inner.invalidation.published()
+    }
+
+    /// Waits (at most `within`) until commits up to `ts` are published here, reading other
+    /// processes' commits from the log meanwhile. For a client that moves from another
+    /// instance having seen `ts` there. Returns whether it caught up.
+    pub async fn catch_up_to(&self, ts: Timestamp, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.published_ts() >= ts {
+                return true;
+            }
+            let inner = self.inner.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let _published = inner.publish_lock.lock();
+                crate::foreign::catch_up_locked(&inner, None);
+            })
+            .await;
+            if self.published_ts() >= ts {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Watches a subscribed query's read set (computed at `snapshot`); the session handle is

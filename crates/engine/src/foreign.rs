@@ -54,10 +54,17 @@ pub(crate) fn catch_up_locked(inner: &Inner, before: Option<Timestamp>) {
             return;
         }
         let page = match inner.persistence.read_commit_log(after, LOG_PAGE) {
-            Ok(page) => page,
+            Ok(page) => {
+                if inner.log_unreadable.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the commit log is readable again");
+                }
+                page
+            }
             Err(e) => {
-                // Unknown writes: assume everything changed up to what we must cover.
-                tracing::warn!(error = %e, "cannot read the commit log: invalidating everything");
+                if !inner.log_unreadable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "cannot read the commit log (retrying)");
+                }
+                // Unknown writes before our own commit: assume everything changed.
                 if let Some(limit) = limit {
                     inner.invalidation.publish_unknown(limit);
                     metrics

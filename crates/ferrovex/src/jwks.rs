@@ -24,6 +24,10 @@ pub struct JwksArgs {
         default_value = "./ferrovex-data"
     )]
     data_dir: PathBuf,
+    /// The PostgreSQL database of a deployment that keeps its data there (`DATABASE_URL`
+    /// works too).
+    #[arg(long, global = true, env = "FERROVEX_DATABASE_URL")]
+    database_url: Option<String>,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -61,7 +65,9 @@ pub async fn jwks(app: &ferrovex_engine::App, args: JwksArgs) -> anyhow::Result<
         println!("{}", serde_json::Value::Array(rows));
         return Ok(ExitCode::SUCCESS);
     }
-    let engine = open_engine(app, &args.data_dir, "normal", false, false)?;
+    let storage =
+        crate::serve::Storage::from_flags(&args.data_dir, args.database_url.as_deref(), "normal")?;
+    let engine = open_engine(app, &storage, false, false)?;
     let mut auth_args = args.auth.clone();
     auth_args.jwks = None;
     let site_url = auth_args

@@ -48,6 +48,7 @@ mod derive_tests;
 mod jwks;
 mod run;
 pub mod serve;
+mod storage;
 pub mod testing;
 
 #[doc(hidden)]

@@ -15,9 +15,9 @@ use ferrovex_engine::{Engine, EngineConfig};
 use ferrovex_server::ApiState;
 use ferrovex_server::site::{SiteState, serve_site, spawn_key_maintenance};
 use ferrovex_store::SystemClock;
-use ferrovex_store_sqlite::{Durability, SqlitePersistence};
 
 use crate::deployment::{Deployment, WebContext};
+pub use crate::storage::Storage;
 
 /// Flags of `ferrovex serve`; each has an environment variable of the same meaning.
 #[derive(clap::Args, Debug, Clone)]
@@ -25,6 +25,11 @@ pub struct ServeArgs {
     /// Directory holding the SQLite database.
     #[arg(long, env = "FERROVEX_DATA_DIR", default_value = "./ferrovex-data")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to keep the data in instead of SQLite
+    /// (`postgres://user:password@host:5432/db`; `DATABASE_URL` works too). Several instances
+    /// may share one, each accepting writes.
+    #[arg(long, env = "FERROVEX_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Port of the API origin (Convex HTTP API and sync WebSocket); 0 picks a free port.
     #[arg(long, env = "FERROVEX_API_PORT", default_value_t = 3210)]
     pub api_port: u16,
@@ -155,6 +160,7 @@ impl ServeArgs {
     pub fn for_bench(data_dir: PathBuf, auth: AuthArgs) -> ServeArgs {
         ServeArgs {
             data_dir,
+            database_url: None,
             api_port: 0,
             site_port: 0,
             web_port: 0,
@@ -274,21 +280,14 @@ impl Running {
     }
 }
 
-/// Opens the engine (the app plus auth's system tables) on a data directory.
+/// Opens the engine (the app plus auth's system tables) on `storage`.
 pub fn open_engine(
     app: &ferrovex_engine::App,
-    data_dir: &std::path::Path,
-    durability: &str,
+    storage: &Storage,
     print_log: bool,
     scheduler: bool,
 ) -> anyhow::Result<Engine> {
-    let durability = if durability == "full" {
-        Durability::Full
-    } else {
-        Durability::Normal
-    };
-    let persistence = SqlitePersistence::open(data_dir, durability, Arc::new(SystemClock))
-        .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    let persistence = storage.open()?;
     let config = EngineConfig {
         print_log,
         scheduler,
@@ -297,7 +296,7 @@ pub fn open_engine(
     let app = app.clone().with_tables(system_schema());
     Ok(Engine::start_with(
         app,
-        Arc::new(persistence),
+        persistence,
         Arc::new(SystemClock),
         config,
     )?)
@@ -376,7 +375,12 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         ),
         None => None,
     };
-    let engine = open_engine(&app, &args.data_dir, &args.durability, args.print_log, true)?;
+    let storage = Storage::from_flags(
+        &args.data_dir,
+        args.database_url.as_deref(),
+        &args.durability,
+    )?;
+    let engine = open_engine(&app, &storage, args.print_log, true)?;
     let api_addr = api_listener.local_addr()?;
     let site_addr = site_listener.local_addr()?;
     let web_addr = web_listener
@@ -550,7 +554,12 @@ pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<E
         .init();
     let running = start(deployment, &args).await?;
     println!("Ferrovex {} is running", env!("CARGO_PKG_VERSION"));
-    println!("  data:  {}", args.data_dir.display());
+    let storage = Storage::from_flags(
+        &args.data_dir,
+        args.database_url.as_deref(),
+        &args.durability,
+    )?;
+    println!("  data:  {}", storage.describe());
     // The public URL, and where it listens when that differs (behind a proxy, say).
     let show = |public: &str, bound: SocketAddr| {
         let local = reachable(bound);

@@ -76,6 +76,23 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// `url` for people: user, host, port and database, never the password.
+pub fn redacted_url(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "postgres://(invalid URL)".to_owned();
+    };
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("");
+    let db = config.get_dbname().unwrap_or("");
+    format!("postgres://{user}@{host}:{port}/{db}")
+}
+
 impl PgPersistence {
     /// Connects to `url` (`postgres://user@host:port/db`), creating the tables if needed.
     pub fn open(url: &str, clock: Arc<dyn Clock>) -> Result<PgPersistence, StoreError> {

@@ -1,5 +1,7 @@
 //! A throwaway PostgreSQL cluster for tests: `initdb` in a temporary directory, started on a
-//! free 127.0.0.1 port with fsync off, stopped and removed on drop.
+//! free 127.0.0.1 port, stopped and removed on drop. `fsync` is off (the machine does not
+//! crash during a test) but `synchronous_commit` stays on, so an acknowledged commit survives
+//! a crash restart of the server (`pg_ctl stop -m immediate`), as in production.
 //!
 //! `initdb` refuses to run as root, so as root the cluster belongs to the `postgres` user that
 //! Debian's package creates (commands run through `runuser`). The binaries are found in
@@ -158,7 +160,7 @@ impl PgCluster {
         let socket_dir = self.dir.path().display().to_string();
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {socket_dir} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+             -c full_page_writes=off -c max_connections=200",
             self.port
         );
         self.run(
@@ -198,6 +200,17 @@ impl PgCluster {
     pub fn restart_immediate(&self) -> Result<(), ClusterError> {
         let data = self.data_dir();
         self.run("pg_ctl", &["-w", "-D", &data, "-m", "immediate", "stop"])?;
+        self.pg_ctl_start()
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`), keeping the data.
+    pub fn stop(&self) -> Result<(), ClusterError> {
+        let data = self.data_dir();
+        self.run("pg_ctl", &["-w", "-D", &data, "-m", "fast", "stop"])
+    }
+
+    /// Starts the server again after [`PgCluster::stop`].
+    pub fn start_again(&self) -> Result<(), ClusterError> {
         self.pg_ctl_start()
     }
 

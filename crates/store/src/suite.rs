@@ -523,6 +523,50 @@ pub fn long_index_keys_work(b: &dyn Backend) {
     );
 }
 
+/// Write transactions of two handles (two instances) run one after the other: the second
+/// begins only after the first committed, and then sees its writes. This is what makes a
+/// read-modify-write mutation serializable across instances.
+pub fn write_transactions_of_two_handles_run_one_after_the_other(b: &dyn Backend) {
+    let a = open(b);
+    let c = open(b);
+    let d = doc(1, "v0");
+    insert_all(a.as_ref(), std::slice::from_ref(&d));
+    let mut first = a.begin_write().unwrap();
+    let read_first = first.get(&d.id).unwrap().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut second = c.begin_write().unwrap();
+            let seen = second.get(&d.id).unwrap().unwrap();
+            tx.send(seen.fields["label"].clone()).unwrap();
+            let mut next = seen.clone();
+            next.fields.insert("label".to_owned(), Value::from("v2"));
+            second.replace(&next).unwrap();
+            second.commit().unwrap();
+        });
+        // The second writer is held while the first is open.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            rx.try_recv().is_err(),
+            "a second writer ran while the first was open"
+        );
+        let mut changed = read_first.clone();
+        changed.fields.insert("label".to_owned(), Value::from("v1"));
+        first.replace(&changed).unwrap();
+        first.commit().unwrap();
+        assert_eq!(
+            rx.recv().unwrap(),
+            Value::from("v1"),
+            "the second writer saw the first's write"
+        );
+    });
+    let mut r = a.begin_read().unwrap();
+    assert_eq!(
+        r.get(&d.id).unwrap().unwrap().fields["label"],
+        Value::from("v2")
+    );
+}
+
 /// Declares one `#[test]` per suite check for a backend: `store_suite!(make_backend())`,
 /// where the expression makes a fresh database for each test.
 #[macro_export]
@@ -539,6 +583,7 @@ macro_rules! store_suite {
             open_indexes_backfills_and_drops,
             pagination_with_concurrent_writes,
             long_index_keys_work,
+            write_transactions_of_two_handles_run_one_after_the_other,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {

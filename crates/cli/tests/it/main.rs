@@ -11,6 +11,7 @@ mod docs;
 mod http;
 mod http_actions;
 mod public_urls;
+mod scaleout;
 mod scheduler;
 mod site_cors;
 mod sync;

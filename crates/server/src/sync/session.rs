@@ -30,6 +30,8 @@ use crate::ApiState;
 /// Update rounds in one step before yielding to other events (a query that is invalidated
 /// again while it re-runs is retried in the next round).
 const MAX_ROUNDS: usize = 8;
+/// Longest a connecting client waits for this instance to publish what it observed elsewhere.
+pub const HANDOVER_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a session ends.
 enum End {
@@ -386,13 +388,16 @@ impl Session {
                         Some(i64::try_from(ts).unwrap_or(i64::MAX).saturating_sub(now_ms));
                 }
                 if let Some(observed) = max_observed_timestamp {
-                    let observed = u64::from(observed);
-                    let published = self.engine.published_ts().as_nanos();
-                    if observed > published {
+                    // A client coming from another instance may have seen commits this one
+                    // has not read yet: hold it until they are published here.
+                    let observed = Timestamp::from_nanos(u64::from(observed));
+                    if observed > self.engine.published_ts()
+                        && !self.engine.catch_up_to(observed, HANDOVER_WAIT).await
+                    {
                         tracing::warn!(
-                            observed,
-                            published,
-                            "client has observed a timestamp newer than the latest commit"
+                            observed = observed.as_nanos(),
+                            published = self.engine.published_ts().as_nanos(),
+                            "client has observed a timestamp newer than any stored commit"
                         );
                     }
                 }

@@ -1,0 +1,138 @@
+//! Several instances on one PostgreSQL database (a throwaway cluster per test): the official
+//! clients across instances (`tests/compat/scaleout_client.test.mjs`), and faults of the
+//! database itself.
+
+use std::time::Duration;
+
+use ferrovex_store_postgres::testing::PgCluster;
+use serde_json::{Value as Json, json};
+
+use crate::common::{Server, call, run_node_suite};
+
+fn cluster() -> (PgCluster, String) {
+    let cluster = PgCluster::start().expect("a throwaway PostgreSQL cluster");
+    let url = cluster.new_database().unwrap();
+    (cluster, url)
+}
+
+fn on_postgres(dir: &std::path::Path, url: &str) -> Server {
+    Server::start_with(dir, 0, &["--database-url", url], &[])
+}
+
+/// Precision, serializability and exactly-once across instances, with the official clients.
+#[tokio::test]
+async fn official_clients_across_three_instances_stay_precise_serializable_and_exactly_once() {
+    let (_cluster, url) = cluster();
+    run_node_suite(
+        "scaleout_client.test.mjs",
+        "convex",
+        &[("FERROVEX_TEST_DATABASE_URL", &url)],
+        3,
+    )
+    .await;
+}
+
+async fn bodies(server: &Server, channel: &str) -> Vec<String> {
+    let reply = call(
+        server,
+        "query",
+        "messages:list",
+        json!({ "channel": channel }),
+    )
+    .await;
+    reply["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{reply}"))
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn send(server: &Server, channel: &str, body: &str) -> Json {
+    call(
+        server,
+        "mutation",
+        "messages:send",
+        json!({"channel": channel, "author": "fault", "body": body}),
+    )
+    .await
+}
+
+/// Retries `f` until it succeeds (the instance reconnects to a restarted server).
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(std::time::Instant::now() < end, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_faults_lose_no_acknowledged_write_and_miss_no_invalidation() {
+    let (cluster, url) = cluster();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = on_postgres(da.path(), &url);
+    let b = on_postgres(db.path(), &url);
+    for i in 0..20 {
+        assert_eq!(
+            send(&a, "f", &format!("before {i}")).await["status"],
+            "success"
+        );
+    }
+    // A crash restart of PostgreSQL: every acknowledged write is still there, and both
+    // instances serve again once their connections are replaced.
+    cluster.restart_immediate().unwrap();
+    eventually("B reads after the restart", async || {
+        call(&b, "query", "messages:list", json!({"channel": "f"})).await["status"] == "success"
+    })
+    .await;
+    assert_eq!(
+        bodies(&b, "f").await.len(),
+        20,
+        "an acknowledged write was lost"
+    );
+    eventually("A writes after the restart", async || {
+        send(&a, "f", "after restart").await["status"] == "success"
+    })
+    .await;
+    // B's cache saw the new write, read from the commit log.
+    eventually("B to see A's write after the restart", async || {
+        bodies(&b, "f").await.contains(&"after restart".to_owned())
+    })
+    .await;
+
+    // Every Ferrovex connection killed by the server: nothing is missed afterwards.
+    assert_eq!(bodies(&b, "g").await.len(), 0);
+    let killed = cluster
+        .psql(
+            &url,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'ferrovex'",
+        )
+        .unwrap();
+    assert!(killed.parse::<u32>().unwrap() >= 1, "{killed}");
+    eventually("A writes after its connections were killed", async || {
+        send(&a, "g", "after terminate").await["status"] == "success"
+    })
+    .await;
+    eventually("B to see it", async || {
+        bodies(&b, "g").await == vec!["after terminate".to_owned()]
+    })
+    .await;
+
+    // A mutation on an instance that cannot reach the database fails and leaves no trace.
+    cluster.stop().unwrap();
+    let failed = send(&a, "h", "while down").await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    cluster.start_again().unwrap();
+    eventually("reads after the server is back", async || {
+        call(&b, "query", "messages:list", json!({"channel": "h"})).await["status"] == "success"
+    })
+    .await;
+    assert!(
+        bodies(&b, "h").await.is_empty(),
+        "the failed mutation left a trace"
+    );
+    a.interrupt();
+    b.interrupt();
+}
