@@ -136,3 +136,85 @@ async fn database_faults_lose_no_acknowledged_write_and_miss_no_invalidation() {
     a.interrupt();
     b.interrupt();
 }
+
+/// The official-client suites of the SQLite deployment, run again on a PostgreSQL-backed one:
+/// the HTTP client (71 checks), the scheduler, HTTP actions (Node and Chromium) and the
+/// WebSocket client (12, with restarts). Servers the suites start themselves get the
+/// database through `DATABASE_URL`.
+#[tokio::test(flavor = "multi_thread")]
+async fn protocol_suites_pass_on_postgres() {
+    let (cluster, url) = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let server = on_postgres(dir.path(), &url);
+    run_node_suite(
+        "http_client.test.mjs",
+        "convex",
+        &[("CONVEX_URL", &server.url)],
+        71,
+    )
+    .await;
+    run_node_suite(
+        "scheduler_client.test.mjs",
+        "convex",
+        &[("CONVEX_URL", &server.url)],
+        3,
+    )
+    .await;
+    run_node_suite(
+        "http_actions.test.mjs",
+        "puppeteer-core",
+        &[("SITE_URL", &server.site_url), ("WEB_URL", &server.web_url)],
+        11,
+    )
+    .await;
+    server.interrupt();
+    let fresh = cluster.new_database().unwrap();
+    run_node_suite(
+        "sync_client.test.mjs",
+        "convex",
+        &[("DATABASE_URL", &fresh)],
+        12,
+    )
+    .await;
+    let stored = cluster
+        .psql(&fresh, "SELECT count(*) FROM ferrovex_commit_log")
+        .unwrap();
+    assert!(
+        stored.parse::<u64>().unwrap() > 0,
+        "the suite's servers used PostgreSQL"
+    );
+}
+
+/// Auth (the official better-auth client, 12 checks) and the SSR web origin in Chromium on a
+/// PostgreSQL-backed deployment.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_and_ssr_suites_pass_on_postgres() {
+    let (cluster, url) = cluster();
+    run_node_suite(
+        "auth_client.test.mjs",
+        "better-auth",
+        &[("DATABASE_URL", &url)],
+        12,
+    )
+    .await;
+    let web = cluster.new_database().unwrap();
+    run_node_suite(
+        "browser.test.mjs",
+        "puppeteer-core",
+        &[("DATABASE_URL", &web), ("BROWSERS", "chromium")],
+        12,
+    )
+    .await;
+    for db in [&url, &web] {
+        let users = cluster
+            .psql(
+                db,
+                "SELECT count(*) FROM ferrovex_documents WHERE table_name = '_users'",
+            )
+            .unwrap();
+        assert!(
+            users.parse::<u64>().unwrap() > 0,
+            "users were stored in PostgreSQL"
+        );
+    }
+}
