@@ -32,6 +32,9 @@ pub enum Suite {
     Web,
     /// Scheduler throughput and lag with many jobs due at once; HTTP action round trip.
     Scheduler,
+    /// SQLite beside PostgreSQL, and 1 to 3 instances on one PostgreSQL (a throwaway cluster
+    /// unless `--database-url` is given; not part of `all`).
+    Scaleout,
     /// `ferrovex dev`: a one-line edit in a scaffolded app until its result is served (needs
     /// this checkout and cargo; not part of `all`).
     Dev,
@@ -68,6 +71,9 @@ pub struct BenchArgs {
     /// Edits in the dev suite.
     #[arg(long, default_value_t = 7)]
     pub edits: usize,
+    /// PostgreSQL database for the scaleout suite (default: a throwaway cluster).
+    #[arg(long, env = "FERROVEX_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// Latency summary of one measurement.
@@ -137,6 +143,16 @@ fn time<F: FnMut() -> anyhow::Result<()>>(n: usize, mut f: F) -> anyhow::Result<
 /// Storage-level measurements on a raw SQLite persistence.
 fn storage(dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<String>> {
     let p = SqlitePersistence::open(dir, Durability::Normal, Arc::new(SystemClock))?;
+    storage_rows(&p, "store", n)
+}
+
+/// Point reads, range reads and single-insert commits on a raw persistence; rows are labelled
+/// `{label}: ...`.
+pub(crate) fn storage_rows(
+    p: &dyn Persistence,
+    label: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
     let table = TableName::system("items");
     let by_group = IndexDef {
         table: table.clone(),
@@ -174,7 +190,7 @@ fn storage(dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<String>> {
         anyhow::ensure!(r.get(&all[k])?.is_some());
         Ok(())
     })?;
-    rows.push(point.row("store: point read by id (snapshot + get)"));
+    rows.push(point.row(&format!("{label}: point read by id (snapshot + get)")));
     let mut g = 0i64;
     let range = time(n, || {
         g = (g + 37) % 100;
@@ -185,7 +201,7 @@ fn storage(dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<String>> {
         anyhow::ensure!(got.len() == 100, "expected 100 rows, got {}", got.len());
         Ok(())
     })?;
-    rows.push(range.row("store: index range read, 100 documents"));
+    rows.push(range.row(&format!("{label}: index range read, 100 documents")));
     let commit = time(n, || {
         let mut w = p.begin_write()?;
         let doc = Document {
@@ -200,7 +216,7 @@ fn storage(dir: &std::path::Path, n: usize) -> anyhow::Result<Vec<String>> {
         w.commit()?;
         Ok(())
     })?;
-    rows.push(commit.row("store: single-document insert commit"));
+    rows.push(commit.row(&format!("{label}: single-document insert commit")));
     Ok(rows)
 }
 
@@ -388,6 +404,17 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if matches!(args.suite, Suite::All | Suite::Scheduler) {
         rows.extend(
             crate::bench_scheduler::scheduler_rows(args.jobs, args.iterations.min(2000)).await?,
+        );
+    }
+    if args.suite == Suite::Scaleout {
+        rows.extend(
+            crate::bench_scaleout::scaleout_rows(
+                args.database_url.clone(),
+                args.iterations,
+                args.sync_writes,
+                args.duration_secs,
+            )
+            .await?,
         );
     }
     if args.suite == Suite::Dev {

@@ -17,14 +17,19 @@ use crate::bench::Stats;
 use ferrovex::client::HttpClient;
 
 /// A server child process.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
     fn start() -> anyhow::Result<ServerProcess> {
+        Self::start_with(&[])
+    }
+
+    /// A server with extra `serve` flags (such as `--database-url`).
+    pub(crate) fn start_with(extra: &[&str]) -> anyhow::Result<ServerProcess> {
         let dir = tempfile::tempdir()?;
         let mut child = Command::new(std::env::current_exe()?)
             .args([
@@ -40,6 +45,7 @@ impl ServerProcess {
                 "--data-dir",
             ])
             .arg(dir.path())
+            .args(extra)
             .env("FERROVEX_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -73,7 +79,7 @@ impl ServerProcess {
             .parse()?)
     }
 
-    fn ws_url(&self) -> String {
+    pub(crate) fn ws_url(&self) -> String {
         format!("{}/api/sync", self.url.replace("http://", "ws://"))
     }
 }
@@ -87,7 +93,7 @@ impl Drop for ServerProcess {
 
 /// Opens a socket subscribed to `counter:get {name}` that reports the arrival time of
 /// every Transition carrying a changed result.
-async fn subscriber(
+pub(crate) async fn subscriber(
     ws_url: String,
     name: String,
     arrivals: mpsc::UnboundedSender<Instant>,
@@ -126,7 +132,7 @@ fn rand_suffix() -> u64 {
     h.finish() & 0xFFFF_FFFF_FFFF
 }
 
-async fn metric(client: &HttpClient, url: &str, name: &str) -> anyhow::Result<f64> {
+pub(crate) async fn metric(client: &HttpClient, url: &str, name: &str) -> anyhow::Result<f64> {
     let (_, body) = client.get(&format!("{url}/metrics")).await?;
     let text = String::from_utf8_lossy(&body);
     let line = text
@@ -136,7 +142,7 @@ async fn metric(client: &HttpClient, url: &str, name: &str) -> anyhow::Result<f6
     Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
 }
 
-async fn increment(client: &HttpClient, url: &str, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn increment(client: &HttpClient, url: &str, name: &str) -> anyhow::Result<()> {
     let body = serde_json::to_vec(&json!({"path": "counter:increment", "args": [{"name": name}]}))?;
     let (status, _) = client
         .post_json(&format!("{url}/api/mutation"), body)

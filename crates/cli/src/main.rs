@@ -5,6 +5,7 @@
 mod bench;
 mod bench_auth;
 mod bench_dev;
+mod bench_scaleout;
 mod bench_scheduler;
 mod bench_sync;
 mod bench_web;

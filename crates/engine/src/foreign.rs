@@ -117,10 +117,11 @@ pub(crate) fn spawn_watch(inner: &Arc<Inner>, every: Duration) -> Result<(), Eng
         .name("ferrovex-foreign-commits".to_owned())
         .spawn(move || {
             loop {
-                std::thread::sleep(every);
                 let Some(inner) = weak.upgrade() else {
                     return;
                 };
+                // A notification from the database cuts the wait short; the poll bounds it.
+                inner.persistence.wait_for_commits(every);
                 if inner.stopped.load(Ordering::Relaxed) {
                     return;
                 }

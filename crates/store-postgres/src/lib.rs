@@ -24,6 +24,7 @@
 //! Reads never take the lock: each query is a REPEATABLE READ snapshot on a pooled connection.
 
 mod conn;
+mod listen;
 mod queries;
 mod read;
 #[cfg(feature = "testing")]
@@ -61,6 +62,7 @@ pub(crate) struct Shared {
     indexes: parking_lot::RwLock<Vec<IndexDef>>,
     clock: Arc<dyn Clock>,
     origin: u64,
+    wakeups: Arc<listen::Wakeups>,
 }
 
 impl std::fmt::Debug for PgPersistence {
@@ -115,6 +117,7 @@ impl PgPersistence {
             indexes: parking_lot::RwLock::new(Vec::new()),
             clock,
             origin: new_origin(),
+            wakeups: Arc::new(listen::Wakeups::default()),
         });
         let s = shared.clone();
         let latest = block_on(&shared.runtime, async move {
@@ -130,6 +133,10 @@ impl PgPersistence {
             Ok::<_, StoreError>(latest)
         })??;
         shared.latest.store(latest.as_nanos(), Ordering::Release);
+        shared.runtime.spawn(listen::listen(
+            shared.config.clone(),
+            shared.wakeups.clone(),
+        ));
         Ok(PgPersistence {
             runtime: Some(runtime),
             shared,
@@ -247,5 +254,9 @@ impl Persistence for PgPersistence {
             }
             page
         })?
+    }
+
+    fn wait_for_commits(&self, timeout: std::time::Duration) {
+        self.shared.wakeups.wait(timeout);
     }
 }

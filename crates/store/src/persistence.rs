@@ -146,6 +146,13 @@ pub trait Persistence: Send + Sync + 'static {
     /// Up to `limit` commit log records with `ts > after`, oldest first.
     fn read_commit_log(&self, after: Timestamp, limit: usize) -> Result<CommitLogPage, StoreError>;
 
+    /// Blocks up to `timeout`, returning early when another process may have committed (a
+    /// backend with change notifications, such as PostgreSQL's LISTEN/NOTIFY). Only a hint:
+    /// the caller reads the commit log either way. The default just sleeps.
+    fn wait_for_commits(&self, timeout: std::time::Duration) {
+        std::thread::sleep(timeout);
+    }
+
     /// The timestamp of the latest commit as stored, including commits made by other
     /// processes sharing the database (which [`Persistence::latest_ts`] may not know of).
     fn stored_latest_ts(&self) -> Result<Timestamp, StoreError> {

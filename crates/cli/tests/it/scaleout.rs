@@ -107,9 +107,10 @@ async fn database_faults_lose_no_acknowledged_write_and_miss_no_invalidation() {
         .psql(
             &url,
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE application_name = 'ferrovex'",
+             WHERE application_name LIKE 'ferrovex%'",
         )
         .unwrap();
+    // Listeners and pooled connections (how many are open at this moment varies).
     assert!(killed.parse::<u32>().unwrap() >= 1, "{killed}");
     eventually("A writes after its connections were killed", async || {
         send(&a, "g", "after terminate").await["status"] == "success"
