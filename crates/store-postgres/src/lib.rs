@@ -116,7 +116,7 @@ impl PgPersistence {
             latest: AtomicU64::new(0),
             indexes: parking_lot::RwLock::new(Vec::new()),
             clock,
-            origin: new_origin(),
+            origin: ferrovex_store::new_origin(),
             wakeups: Arc::new(listen::Wakeups::default()),
         });
         let s = shared.clone();
@@ -151,20 +151,6 @@ impl Drop for PgPersistence {
             rt.shutdown_background();
         }
     }
-}
-
-/// A random commit log origin for this handle.
-fn new_origin() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 impl Shared {

@@ -92,7 +92,7 @@ impl SqlitePersistence {
                 latest: AtomicU64::new(latest.as_nanos()),
                 indexes: parking_lot::RwLock::new(Vec::new()),
                 clock,
-                origin: new_origin(),
+                origin: ferrovex_store::new_origin(),
             }),
         })
     }
@@ -101,21 +101,6 @@ impl SqlitePersistence {
     pub fn path(&self) -> &Path {
         &self.shared.path
     }
-}
-
-/// A random commit log origin: the process id and the clock, mixed, so that two handles (or
-/// two processes) practically never share one.
-fn new_origin() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 impl Shared {

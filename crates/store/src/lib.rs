@@ -20,7 +20,9 @@ pub use document::Document;
 pub use error::StoreError;
 pub use id::{DocumentId, IdGenerator, TableName};
 pub use index::{IndexEntry, IndexId, KeyRange, Order};
-pub use persistence::{CommitLogPage, CommitRecord, Persistence, ReadTxn, StoredOutcome, WriteTxn};
+pub use persistence::{
+    CommitLogPage, CommitRecord, Persistence, ReadTxn, StoredOutcome, WriteTxn, new_origin,
+};
 pub use schema::{CREATION_TIME_INDEX, IndexDef, Schema, TableDef};
 pub use timestamp::{Clock, SystemClock, Timestamp};
 pub use validator::Validator;

@@ -99,6 +99,21 @@ pub struct StoredOutcome {
     pub body: String,
 }
 
+/// A random [`Persistence::origin`] for a new handle: the process id and the clock, hashed
+/// with a random key, so that two handles (or two processes) practically never share one.
+pub fn new_origin() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
 /// One commit in the commit log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitRecord {
