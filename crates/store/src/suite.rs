@@ -436,8 +436,12 @@ pub fn pagination_with_concurrent_writes(b: &dyn Backend) {
     insert_all(p.as_ref(), &stable);
     let idx = by_n().id();
     let stop = std::sync::atomic::AtomicBool::new(false);
+    // The writer starts once the first page is read, so everything it inserts with a negative
+    // `n` is behind the cursor from the start.
+    let first_page_read = std::sync::Barrier::new(2);
     let seen = std::thread::scope(|scope| {
         scope.spawn(|| {
+            first_page_read.wait();
             let mut round = 0i64;
             while !stop.load(Ordering::Relaxed) {
                 round += 1;
@@ -473,6 +477,9 @@ pub fn pagination_with_concurrent_writes(b: &dyn Backend) {
             }
             cursor = last.key.clone();
             cursor.push(0);
+            if seen.len() == page.len() {
+                first_page_read.wait();
+            }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         stop.store(true, Ordering::Relaxed);
