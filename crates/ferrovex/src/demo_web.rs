@@ -55,7 +55,13 @@ impl WebOrigin for DemoWeb {
             state.auth().follow_revocations(ctx.revocations);
             let metrics: Arc<dyn ferrovex_server::MetricsSection> =
                 Arc::new(WebMetrics(state.auth().stats().clone()));
-            let server = tokio::spawn(ferrovex_web::serve_web(ctx.listener, state, ctx.shutdown));
+            let server = tokio::spawn(ferrovex_web::serve_web(
+                ctx.listener,
+                state,
+                ctx.limits,
+                ctx.listener_stats,
+                ctx.shutdown,
+            ));
             Ok(WebStarted {
                 server,
                 metrics: Some(metrics),

@@ -32,6 +32,10 @@ pub struct WebContext {
     pub proxy_key: String,
     /// Sessions revoked at the site origin (digests), for the web origin's token cache.
     pub revocations: tokio::sync::broadcast::Receiver<Arc<[String]>>,
+    /// The connection bounds of `serve`'s flags, for `ferrovex_listener::serve`.
+    pub limits: ferrovex_listener::ConnectionLimits,
+    /// The web listener's counters, shown on `/metrics` beside the other origins'.
+    pub listener_stats: Arc<ferrovex_listener::ListenerStats>,
     /// Resolves when the deployment stops.
     pub shutdown: BoxFuture<'static, ()>,
 }

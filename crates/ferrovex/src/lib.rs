@@ -39,6 +39,7 @@ extern crate self as ferrovex;
 
 mod cli;
 pub mod codegen;
+mod connections;
 #[cfg(feature = "demo-web")]
 pub mod demo_web;
 mod deployment;

@@ -66,6 +66,27 @@ pub struct ServeArgs {
     /// POSTs through its `/api/auth` proxy must come from it (or from `--trusted-origins`).
     #[arg(long, env = "FERROVEX_WEB_URL")]
     pub web_url: Option<String>,
+    /// Longest wait for a request's headers, seconds; it also closes a keep-alive connection
+    /// idle that long. Slow or silent clients cannot hold connections past it.
+    #[arg(long, env = "FERROVEX_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Most connections open at once on each origin (WebSockets included); at the cap, new
+    /// connections wait for one to close.
+    #[arg(long, env = "FERROVEX_MAX_CONNECTIONS", default_value_t = ferrovex_listener::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: usize,
+    /// Most connections open at once from one client address on each origin (0: no cap);
+    /// one more is answered 503 and closed.
+    #[arg(long, env = "FERROVEX_MAX_CONNECTIONS_PER_CLIENT", default_value_t = ferrovex_listener::DEFAULT_MAX_PER_CLIENT)]
+    pub max_connections_per_client: usize,
+    /// Addresses of your own proxies, comma-separated: exempt from the per-client cap, since
+    /// one of them carries many users' requests.
+    #[arg(
+        long,
+        env = "FERROVEX_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1,::1"
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
     /// The built-in demo only: run its cron (incrementing the counter `cron`) every N seconds.
     #[arg(long, env = "FERROVEX_DEMO_CRON_SECS")]
     pub demo_cron_secs: Option<u64>,
@@ -173,7 +194,25 @@ impl ServeArgs {
             demo_cron_secs: None,
             api_url: None,
             web_url: None,
+            header_timeout_secs: 10,
+            max_connections: ferrovex_listener::DEFAULT_MAX_CONNECTIONS,
+            // Load generators open thousands of sockets from one address.
+            max_connections_per_client: 0,
+            trusted_proxies: Vec::new(),
             auth,
+        }
+    }
+
+    /// The connection bounds these flags set for each origin.
+    pub fn connection_limits(&self) -> ferrovex_listener::ConnectionLimits {
+        ferrovex_listener::ConnectionLimits {
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            max_connections: self.max_connections,
+            max_per_client: match self.max_connections_per_client {
+                0 => usize::MAX,
+                n => n,
+            },
+            exempt: self.trusted_proxies.clone(),
         }
     }
 }
@@ -450,10 +489,13 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         }
     };
     let mut servers = Vec::new();
+    let limits = args.connection_limits();
+    let connections = crate::connections::ConnectionMetrics::default();
     let auth_routes = Arc::new(ferrovex_server::auth_log::AuthRouteStats::new(
         args.print_log,
     ));
-    let mut sections: Vec<Arc<dyn ferrovex_server::MetricsSection>> = vec![auth_routes.clone()];
+    let mut sections: Vec<Arc<dyn ferrovex_server::MetricsSection>> =
+        vec![auth_routes.clone(), Arc::new(connections.clone())];
     if let (Some(web), Some(listener), Some(web_origin)) =
         (&deployment.web, web_listener, web_origin)
     {
@@ -472,6 +514,8 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
                 redis_url: args.redis_url.clone(),
                 proxy_key: auth.proxy_key(),
                 revocations: auth.revocations(),
+                limits: limits.clone(),
+                listener_stats: connections.web.clone(),
                 shutdown: Box::pin(until_stopped()),
             })
             .await?;
@@ -487,6 +531,8 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
     let api = tokio::spawn(ferrovex_server::serve_api(
         api_listener,
         api_state,
+        limits.clone(),
+        connections.api.clone(),
         until_stopped(),
     ));
     let site = tokio::spawn(serve_site(
@@ -498,6 +544,8 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
             routes: auth_routes.clone(),
             public_url: Some(urls.site.clone()),
         },
+        limits,
+        connections.site.clone(),
         until_stopped(),
     ));
     let maintenance = spawn_key_maintenance(

@@ -54,14 +54,14 @@ pub fn api_router(state: ApiState) -> Router {
     http_api::router(state)
 }
 
-/// Serves the API origin on `listener` until `shutdown` resolves, then finishes in-flight
-/// requests.
+/// Serves the API origin on `listener` within `limits` until `shutdown` resolves, then
+/// finishes in-flight requests.
 pub async fn serve_api(
     listener: TcpListener,
     state: ApiState,
+    limits: ferrovex_listener::ConnectionLimits,
+    stats: Arc<ferrovex_listener::ListenerStats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    ferrovex_listener::serve(listener, api_router(state), limits, stats, shutdown).await
 }

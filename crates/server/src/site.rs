@@ -840,18 +840,15 @@ async fn openid_configuration(State(state): State<SiteState>) -> Response {
     resp
 }
 
-/// Serves the site origin on `listener` until `shutdown` resolves.
+/// Serves the site origin on `listener` within `limits` until `shutdown` resolves.
 pub async fn serve_site(
     listener: tokio::net::TcpListener,
     state: SiteState,
+    limits: ferrovex_listener::ConnectionLimits,
+    stats: Arc<ferrovex_listener::ListenerStats>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        site_router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    ferrovex_listener::serve(listener, site_router(state), limits, stats, shutdown).await
 }
 
 /// Runs key maintenance (reload and rotation) every `interval` until the process ends.

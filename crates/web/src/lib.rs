@@ -157,13 +157,13 @@ async fn not_found(uri: axum::http::Uri) -> impl axum::response::IntoResponse {
     )
 }
 
-/// Serves the web origin until `shutdown` resolves.
+/// Serves the web origin within `limits` until `shutdown` resolves.
 pub async fn serve_web(
     listener: tokio::net::TcpListener,
     state: WebState,
+    limits: ferrovex_listener::ConnectionLimits,
+    stats: std::sync::Arc<ferrovex_listener::ListenerStats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, web_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    ferrovex_listener::serve(listener, web_router(state), limits, stats, shutdown).await
 }

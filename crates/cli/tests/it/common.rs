@@ -71,6 +71,8 @@ impl Server {
             .arg(data_dir)
             .args(args)
             .env("FERROVEX_LOG", "warn")
+            // The deliberate panics of the tests print one line, not a backtrace each.
+            .env("RUST_BACKTRACE", "0")
             .env_remove("JWKS")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -140,6 +142,11 @@ impl Server {
             stdout,
             stderr: stderr_lines,
         }
+    }
+
+    /// The process id (to count its open file descriptors).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Ctrl-C: a clean shutdown.
@@ -252,7 +259,13 @@ pub async fn run_node_suite(file: &str, package: &str, env: &[(&str, &str)], exp
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{file} failed:\n{report}");
+    // The spec reporter lists the failing tests with their errors at the end; put them first,
+    // so a truncated CI log still shows why.
+    let failing = report.find("failing tests:").map_or("", |at| &report[at..]);
+    assert!(
+        out.status.success(),
+        "{file} failed:\n{failing}\n\nthe whole report:\n{report}"
+    );
     assert!(report.contains(&format!("pass {expected}")), "{report}");
 }
 

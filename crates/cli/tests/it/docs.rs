@@ -80,6 +80,18 @@ fn the_configuration_table_lists_exactly_the_serve_flags_with_their_env_vars() {
             block.contains(&format!("[env: {env}")),
             "README says --{flag} reads {env}, `serve --help` says:\n{block}"
         );
+        // A default in `--help` is the first thing the README's default cell says.
+        if let Some(default) = block
+            .split("[default: ")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+        {
+            assert!(
+                cells[3].starts_with(&format!("`{default}`")),
+                "README gives --{flag}'s default as {:?}, `serve --help` says {default}",
+                cells[3]
+            );
+        }
         from_readme.insert(flag);
     }
     let missing: Vec<_> = from_help.difference(&from_readme).collect();

@@ -6,6 +6,7 @@
 mod app;
 mod auth;
 mod common;
+mod connections;
 mod demo_access;
 mod docs;
 mod http;
