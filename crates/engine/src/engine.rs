@@ -287,6 +287,11 @@ impl Engine {
     }
 
     /// The clock the engine stamps commits with.
+    /// This handle's id in the commit log (see `Persistence::origin`).
+    pub(crate) fn persistence_origin(&self) -> u64 {
+        self.inner.persistence.origin()
+    }
+
     pub(crate) fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
     }

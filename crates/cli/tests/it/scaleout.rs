@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 
 use crate::common::{Server, call, run_node_suite};
 
-fn cluster() -> (PgCluster, String) {
+pub(crate) fn cluster() -> (PgCluster, String) {
     let cluster = PgCluster::start().expect("a throwaway PostgreSQL cluster");
     let url = cluster.new_database().unwrap();
     (cluster, url)

@@ -147,8 +147,9 @@ async fn an_action_killed_mid_run_is_failed_not_rerun() {
     .await;
     server.crash();
     let server = Server::start_on(dir.path(), port);
+    // Failed once the dead process's lease expires (10 s, looked at every 2 s).
     eventually(
-        Duration::from_secs(10),
+        Duration::from_secs(40),
         "the interrupted action to be failed",
         || async { kinds(&query(&server, "demo:sleepJobs").await) == ["failed"] },
     )
@@ -421,4 +422,88 @@ async fn at_most_sixteen_scheduled_actions_run_at_once_and_the_rest_wait() {
     .await
     .unwrap();
     assert_eq!(slept["value"], "20", "each action ran once");
+}
+
+/// The counter `slept`: how many `demo:sleep` actions ran to their end.
+async fn slept(server: &Server) -> Json {
+    call(
+        &server.url,
+        "query",
+        "counter:get",
+        json!({ "name": "slept" }),
+    )
+    .await
+    .unwrap()["value"]
+        .clone()
+}
+
+/// Instances on one PostgreSQL database leave each other's running actions alone: one that
+/// starts while another runs an action does not fail it, and the action of an instance killed
+/// with `kill -9` is failed by a survivor once its lease expires, never re-run.
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_leave_each_others_running_actions_alone_and_fail_a_dead_ones() {
+    let (_cluster, url) = crate::scaleout::cluster();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let on_pg = ["--database-url", url.as_str()];
+    let a = Server::start_with(dir_a.path(), 0, &on_pg, &[]);
+    call(
+        &a.url,
+        "mutation",
+        "demo:scheduleSleep",
+        json!({ "ms": 4000.0 }),
+    )
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the action to start on A",
+        || async { kinds(&query(&a, "demo:sleepJobs").await) == ["inProgress"] },
+    )
+    .await;
+    // B starts while A runs the action: B must not take it for abandoned.
+    let b = Server::start_with(dir_b.path(), 0, &on_pg, &[]);
+    eventually(Duration::from_secs(30), "A's action to succeed", || async {
+        kinds(&query(&b, "demo:sleepJobs").await) == ["success"]
+    })
+    .await;
+    assert_eq!(slept(&b).await, "1");
+    // With B stopped, A runs the next one; B comes back; A is killed mid-run.
+    b.interrupt();
+    call(
+        &a.url,
+        "mutation",
+        "demo:scheduleSleep",
+        json!({ "ms": 4000.0 }),
+    )
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "A to start the second action",
+        || async { kinds(&query(&a, "demo:sleepJobs").await).contains(&"inProgress".to_owned()) },
+    )
+    .await;
+    let b = Server::start_with(dir_b.path(), 0, &on_pg, &[]);
+    a.crash();
+    eventually(
+        Duration::from_secs(40),
+        "B to fail the dead instance's action",
+        || async {
+            let mut k = kinds(&query(&b, "demo:sleepJobs").await);
+            k.sort();
+            k == ["failed", "success"]
+        },
+    )
+    .await;
+    let jobs = query(&b, "demo:sleepJobs").await;
+    assert!(
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["state"]["error"] == "Transient error while executing action"),
+        "{jobs}"
+    );
+    // Longer than the action takes: it is never re-run.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(slept(&b).await, "1");
 }

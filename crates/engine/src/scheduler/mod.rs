@@ -7,9 +7,11 @@
 //!
 //! - A scheduled **mutation** runs in one transaction with the change of its row to `success`,
 //!   after re-checking the row is still `pending`: it runs exactly once, whatever crashes.
-//! - A scheduled **action** is first marked `inProgress` in a commit of its own, then run, then
-//!   marked `success` or `failed`. An action interrupted by a crash stays `inProgress` and is
-//!   marked failed at the next start, never re-run: at most once.
+//! - A scheduled **action** is first marked `inProgress` in a commit of its own, which also
+//!   takes a lease on it for this process ([`lease`]), then run, then marked `success` or
+//!   `failed`. An action whose process dies stays `inProgress` until its lease expires; then
+//!   any process marks it failed, never re-run: at most once. Processes sharing a database
+//!   leave each other's running actions alone.
 //! - A **cron** is a job that, when it finishes, schedules its own next tick (in the same
 //!   transaction as a mutation's run), so it never overlaps itself and runs a tick at most once.
 //!   Ticks missed while the server was down are skipped, not run in a burst.
@@ -30,6 +32,7 @@ use crate::path::FunctionPath;
 use crate::registry::App;
 
 mod ctx;
+pub mod lease;
 mod view;
 
 pub use ctx::{ActionScheduler, MutationScheduler};
@@ -66,11 +69,13 @@ const BY_CRON: &str = "by_cron";
 
 /// The scheduler's system table.
 pub fn system_schema() -> Schema {
-    Schema::new().table(
-        SCHEDULED_TABLE,
-        TableDef::default()
-            .index(BY_STATE_TIME, ["state.kind", "scheduledTime"])
-            .index(BY_CRON, ["cron", "state.kind"]),
+    lease::add_table(
+        Schema::new().table(
+            SCHEDULED_TABLE,
+            TableDef::default()
+                .index(BY_STATE_TIME, ["state.kind", "scheduledTime"])
+                .index(BY_CRON, ["cron", "state.kind"]),
+        ),
     )
 }
 
@@ -408,7 +413,7 @@ impl Engine {
     }
 
     /// The next tick's row for a cron job that finishes at `now_ms`.
-    fn next_tick(&self, job: &Job, now_ms: f64) -> Option<Value> {
+    pub(crate) fn next_tick(&self, job: &Job, now_ms: f64) -> Option<Value> {
         let name = job.cron.as_deref()?;
         let spec = self.app().crons.iter().find(|c| c.name == name)?;
         let at = spec.schedule.next_after(job.scheduled_ms, now_ms)?;
@@ -424,6 +429,7 @@ impl Engine {
             let error = error.clone();
             let result = self
                 .system_write(move |db| {
+                    lease::release(db, &id)?;
                     if let Some(doc) = db.raw_get(&id)?
                         && matches!(state_kind(&doc), Some(PENDING | IN_PROGRESS))
                     {
@@ -452,7 +458,12 @@ impl Engine {
 
     /// Runs one due job; `true` when it is an action left for later because
     /// [`MAX_RUNNING_ACTIONS`] are running.
-    async fn run_job(&self, job: Job, actions: &Arc<tokio::sync::Semaphore>) -> bool {
+    async fn run_job(
+        &self,
+        job: Job,
+        actions: &Arc<tokio::sync::Semaphore>,
+        held: &Arc<lease::Held>,
+    ) -> bool {
         let lag_ms = (self.now_ms() - job.scheduled_ms).max(0.0);
         self.metrics()
             .scheduler_lag
@@ -501,20 +512,23 @@ impl Engine {
                     return true;
                 };
                 let id = job.id.clone();
+                let runner = self.runner_name();
                 let claimed = self
                     .system_write(move |db| match db.raw_get(&id)? {
                         Some(doc) if state_kind(&doc) == Some(PENDING) => {
                             let mut fields = doc.fields.clone();
                             fields.insert("state".to_owned(), state(IN_PROGRESS, None));
                             db.raw_replace(doc, fields)?;
-                            Ok(true)
+                            lease::take(db, &id, &runner).map(Some)
                         }
-                        _ => Ok(false),
+                        _ => Ok(None),
                     })
                     .await;
-                if !matches!(claimed, Ok(true)) {
+                let Ok(Some(lease)) = claimed else {
                     return false;
-                }
+                };
+                held.insert(job.id.clone(), lease);
+                let held = held.clone();
                 let engine = self.clone();
                 tokio::spawn(async move {
                     let outcome = engine
@@ -540,6 +554,7 @@ impl Engine {
                         }
                     };
                     engine.finish_job(&job, kind, error).await;
+                    held.remove(&job.id);
                     drop(permit);
                 });
             }
@@ -556,28 +571,10 @@ impl Engine {
         false
     }
 
-    /// At start: actions that were running when the server stopped are failed, not re-run;
-    /// every registered cron gets a pending tick; ticks of crons no longer registered are
-    /// canceled.
+    /// At start: every registered cron gets a pending tick; ticks of crons no longer
+    /// registered are canceled. (Actions left running by a dead process are failed by
+    /// [`Engine::run_leases`] once their lease expires.)
     async fn recover_jobs(&self) -> Result<(), EngineError> {
-        let interrupted = self
-            .system_read(|db| {
-                let docs = db
-                    .query(SCHEDULED_TABLE)?
-                    .with_index(BY_STATE_TIME, |q| q.eq("state.kind", IN_PROGRESS))?
-                    .collect()?;
-                Ok(docs
-                    .iter()
-                    .filter_map(Job::from_document)
-                    .collect::<Vec<_>>())
-            })
-            .await?;
-        for job in interrupted {
-            tracing::warn!(job = %job.id, name = %job.name, "a scheduled action was interrupted by a restart; marked failed, not re-run");
-            self.metrics().jobs_failed.fetch_add(1, Ordering::Relaxed);
-            self.finish_job(&job, "failed", Some(INTERRUPTED_ACTION.to_owned()))
-                .await;
-        }
         // In one transaction (serialized with other processes on the same database): each
         // registered cron without an open tick gets one; pending ticks of crons that are no
         // longer registered are canceled. A read first, so a start with nothing to fix
@@ -689,6 +686,8 @@ impl Engine {
             tracing::error!(error = %e, "the scheduler cannot recover its jobs");
         }
         let actions = Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_ACTIONS));
+        let held = Arc::new(lease::Held::default());
+        tokio::spawn(self.clone().run_leases(held.clone()));
         let mut last_purge: Option<std::time::Instant> = None;
         while !self.is_stopped() {
             // Retention, hourly, whatever the load.
@@ -717,7 +716,8 @@ impl Engine {
             // the batch's (time) order when the futures are first polled, so they still
             // commit in time order while the committer never waits for the next one.
             let deferred = futures_util::future::join_all(
-                due.into_iter().map(|job| self.run_job(job, &actions)),
+                due.into_iter()
+                    .map(|job| self.run_job(job, &actions, &held)),
             )
             .await
             .into_iter()
