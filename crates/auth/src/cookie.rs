@@ -123,10 +123,19 @@ pub fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// The session cookie value, trying the `__Secure-` name first, then the plain one.
-pub fn session_cookie(header: &str) -> Option<&str> {
-    find_cookie(header, &cookie_name(SESSION_TOKEN, true))
-        .or_else(|| find_cookie(header, &cookie_name(SESSION_TOKEN, false)))
+/// The session cookie value under the deployment's name: `__Secure-` on https (`secure`),
+/// as Better Auth reads it. On https the plain name is never read: a sibling site or a
+/// plain-http page can set that one, and would sign the victim into the attacker's session.
+pub fn session_cookie(header: &str, secure: bool) -> Option<&str> {
+    find_cookie(header, &cookie_name(SESSION_TOKEN, secure))
+}
+
+/// Whether the header carries a validly signed `dont_remember` cookie (a session signed in
+/// with `rememberMe: false`).
+pub fn dont_remember(header: &str, secure: bool, signer: &CookieSigner) -> bool {
+    find_cookie(header, &cookie_name(DONT_REMEMBER, secure))
+        .and_then(|v| signer.verify(v))
+        .is_some()
 }
 
 /// A `Set-Cookie` value in better-call's attribute order.
@@ -192,14 +201,16 @@ mod tests {
     }
 
     #[test]
-    fn cookie_headers_parse_with_the_secure_name_first() {
+    fn only_the_deployments_own_cookie_name_is_read() {
         let h = "a=1; better-auth.session_token=plain; __Secure-better-auth.session_token=secure";
-        assert_eq!(session_cookie(h), Some("secure"));
+        assert_eq!(session_cookie(h, true), Some("secure"));
+        assert_eq!(session_cookie(h, false), Some("plain"));
+        // D10: on https the plain name is not a fallback.
         assert_eq!(
-            session_cookie("better-auth.session_token=plain"),
-            Some("plain")
+            session_cookie("better-auth.session_token=plain", true),
+            None
         );
-        assert_eq!(session_cookie("x=y"), None);
+        assert_eq!(session_cookie("x=y", false), None);
         assert_eq!(
             set_cookie("better-auth.session_token", "v", Some(604800), false),
             "better-auth.session_token=v; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax"

@@ -111,6 +111,36 @@ pub fn normalize_issuer(iss: &str) -> String {
     with_scheme.trim_end_matches('/').to_owned()
 }
 
+/// A NumericDate claim (RFC 7519: seconds, possibly fractional): absent is `None`; anything
+/// but a finite number is an error, so no malformed time is ever ignored.
+fn numeric_date(claims: &Map<String, Json>, name: &str) -> Result<Option<f64>, AuthError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Json::Number(n)) => n
+            .as_f64()
+            .filter(|t| t.is_finite())
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{name} is not a NumericDate"))),
+        Some(_) => Err(invalid(format!("{name} is not a NumericDate"))),
+    }
+}
+
+/// `exp` (required) and `nbf` (optional) against `now_secs`, with [`LEEWAY_SECS`] either way.
+fn check_times(claims: &Map<String, Json>, now_secs: u64) -> Result<(), AuthError> {
+    let now = now_secs as f64;
+    let leeway = LEEWAY_SECS as f64;
+    let exp = numeric_date(claims, "exp")?.ok_or_else(|| invalid("token has no exp"))?;
+    if now >= exp + leeway {
+        return Err(invalid("token expired"));
+    }
+    if let Some(nbf) = numeric_date(claims, "nbf")?
+        && now + leeway < nbf
+    {
+        return Err(invalid("token not yet valid (nbf)"));
+    }
+    Ok(())
+}
+
 /// Checks algorithm, signature and claims.
 pub fn verify(
     decoded: &Decoded,
@@ -155,18 +185,7 @@ pub fn verify(
             return Err(invalid("wrong audience"));
         }
     }
-    let exp = c
-        .get("exp")
-        .and_then(Json::as_u64)
-        .ok_or_else(|| invalid("token has no exp"))?;
-    if expect.now_secs >= exp.saturating_add(LEEWAY_SECS) {
-        return Err(invalid("token expired"));
-    }
-    if let Some(nbf) = c.get("nbf").and_then(Json::as_u64)
-        && expect.now_secs.saturating_add(LEEWAY_SECS) < nbf
-    {
-        return Err(invalid("token not yet valid (nbf)"));
-    }
+    check_times(c, expect.now_secs)?;
     if c.get("sub").and_then(Json::as_str).is_none() {
         return Err(invalid("token has no sub"));
     }
@@ -222,5 +241,44 @@ pub fn identity_from_claims(claims: &Map<String, Json>) -> Identity {
         flatten(k, v, &mut out);
     }
     out.retain(|k, _| ferrovex_values::validate_field_name(k).is_ok());
-    Identity::new(iss, sub, out, claims.get("exp").and_then(Json::as_u64))
+    Identity::new(
+        iss,
+        sub,
+        out,
+        claims.get("exp").and_then(Json::as_f64).map(|e| e as u64),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(v: Json) -> Map<String, Json> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn nbf_and_exp_are_numeric_dates_and_never_ignored() {
+        let now = 1_700_000_000u64;
+        let t = now as f64;
+        let ok = |c: Json| check_times(&claims(c), now).is_ok();
+        assert!(ok(serde_json::json!({"exp": t + 600.0})));
+        assert!(ok(serde_json::json!({"exp": t + 600.5, "nbf": t - 1.5})));
+        // D11: a fractional or huge nbf in the future is "not yet valid", like an integer one.
+        assert!(!ok(
+            serde_json::json!({"exp": t + 600.0, "nbf": t + 3600.0})
+        ));
+        assert!(!ok(
+            serde_json::json!({"exp": t + 600.0, "nbf": t + 3600.5})
+        ));
+        assert!(!ok(serde_json::json!({"exp": t + 600.0, "nbf": 1e12})));
+        // Not a number at all: refused, not skipped.
+        assert!(!ok(serde_json::json!({"exp": t + 600.0, "nbf": "later"})));
+        assert!(!ok(serde_json::json!({"exp": t + 600.0, "nbf": null})));
+        assert!(!ok(serde_json::json!({"exp": "soon"})));
+        assert!(!ok(serde_json::json!({})));
+        // Expired, with the leeway.
+        assert!(!ok(serde_json::json!({"exp": t - 10.0})));
+        assert!(ok(serde_json::json!({"exp": t - 1.0})));
+    }
 }

@@ -130,6 +130,15 @@ pub fn origin_of(url: &str) -> Option<String> {
     })
 }
 
+/// Whether a session lookup may extend the session (the sliding refresh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sliding {
+    /// Extend it when due: a remembered session.
+    Extend,
+    /// Keep its expiry: the user signed in with `rememberMe: false`.
+    Keep,
+}
+
 /// A signed-in session and its user.
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
@@ -414,16 +423,10 @@ impl AuthService {
         &self,
         credential: &str,
         allow_raw: bool,
+        sliding: Sliding,
     ) -> Result<Option<SessionInfo>, AuthError> {
-        let token = match self.signer.verify(credential) {
-            Some(t) => t,
-            None if allow_raw
-                && credential.len() == 32
-                && credential.chars().all(|c| c.is_ascii_alphanumeric()) =>
-            {
-                credential.to_owned()
-            }
-            None => return Ok(None),
+        let Some(token) = self.session_token(credential, allow_raw) else {
+            return Ok(None);
         };
         let Some((session, user)) = self.store.find_session(&token).await? else {
             return Ok(None);
@@ -438,11 +441,14 @@ impl AuthService {
             u64::try_from(self.config.session_expires_in.as_millis()).unwrap_or(u64::MAX / 2);
         let update_age =
             u64::try_from(self.config.session_update_age.as_millis()).unwrap_or(u64::MAX / 2);
-        let due = session
-            .expires_at_ms
-            .saturating_sub(expires_in)
-            .saturating_add(update_age)
-            <= now;
+        // A session whose user chose not to be remembered keeps its short life (Better Auth
+        // skips the refresh when the `dont_remember` cookie is present).
+        let due = sliding == Sliding::Extend
+            && session
+                .expires_at_ms
+                .saturating_sub(expires_in)
+                .saturating_add(update_age)
+                <= now;
         if due {
             let expires = now + expires_in;
             self.store.extend_session(&session.id, expires, now).await?;
@@ -466,12 +472,31 @@ impl AuthService {
 
     /// Revokes the session named by a signed cookie value. Returns the digests of the revoked
     /// session tokens (see [`session_digest`]).
-    pub async fn sign_out(&self, credential: &str) -> Result<Vec<String>, AuthError> {
-        let Some(token) = self.signer.verify(credential) else {
+    pub async fn sign_out(
+        &self,
+        credential: &str,
+        allow_raw: bool,
+    ) -> Result<Vec<String>, AuthError> {
+        let Some(token) = self.session_token(credential, allow_raw) else {
             return Ok(Vec::new());
         };
         self.store.delete_session(&token).await?;
         Ok(self.announce(vec![token]))
+    }
+
+    /// The session token a credential names: a signed cookie value, or (from a Bearer header,
+    /// `allow_raw`) the raw 32-character token that sign-in answers with.
+    fn session_token(&self, credential: &str, allow_raw: bool) -> Option<String> {
+        match self.signer.verify(credential) {
+            Some(t) => Some(t),
+            None if allow_raw
+                && credential.len() == 32
+                && credential.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                Some(credential.to_owned())
+            }
+            None => None,
+        }
     }
 
     /// Listens to revocations: each message holds the digests of session tokens whose cached

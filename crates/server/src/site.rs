@@ -18,7 +18,7 @@ use ferrovex_auth::cookie::{
     self, CONVEX_JWT, DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN, cookie_name,
 };
 use ferrovex_auth::error::AuthError;
-use ferrovex_auth::service::{AuthService, SessionInfo, session_json, user_json};
+use ferrovex_auth::service::{AuthService, SessionInfo, Sliding, session_json, user_json};
 use serde_json::{Map, Value as JsonValue, json};
 
 /// Response header naming the digests (hex SHA-256) of the session tokens a request revoked,
@@ -242,8 +242,9 @@ fn check_origin(auth: &AuthService, headers: &HeaderMap, login_route: bool) -> R
 }
 
 /// The session credential: the session cookie, or `Authorization: Bearer` (signed or raw).
-fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
-    if let Some(c) = header_str(headers, "cookie").and_then(cookie::session_cookie) {
+fn credential(auth: &AuthService, headers: &HeaderMap) -> Option<(String, bool)> {
+    let secure = auth.config().secure_cookies();
+    if let Some(c) = header_str(headers, "cookie").and_then(|h| cookie::session_cookie(h, secure)) {
         return Some((c.to_owned(), false));
     }
     let auth = header_str(headers, "authorization")?;
@@ -251,6 +252,16 @@ fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| (value.trim().to_owned(), true))
+}
+
+/// Whether a lookup may extend the caller's session: not when it signed in with
+/// `rememberMe: false` (a validly signed `dont_remember` cookie), as in Better Auth.
+fn sliding(auth: &AuthService, headers: &HeaderMap) -> Sliding {
+    let secure = auth.config().secure_cookies();
+    match header_str(headers, "cookie") {
+        Some(h) if cookie::dont_remember(h, secure, auth.signer()) => Sliding::Keep,
+        _ => Sliding::Extend,
+    }
 }
 
 fn parse_body(
@@ -347,12 +358,10 @@ fn check_callback(
     let Some(url) = body.get("callbackURL").and_then(JsonValue::as_str) else {
         return Ok(None);
     };
-    let relative_ok = url.starts_with('/')
-        && !url.starts_with("//")
-        && !url.contains('\\')
-        && !url.to_ascii_lowercase().contains("%2f")
-        && !url.to_ascii_lowercase().contains("%5c");
-    if relative_ok || auth.config().is_trusted_origin(url) {
+    // Whitespace and control characters never: URL parsers strip tab, CR and LF, so
+    // `/\t/evil.example` would become `//evil.example`, another host.
+    let clean = !url.chars().any(|c| c.is_control() || c.is_whitespace());
+    if clean && (is_safe_relative_path(url) || auth.config().is_trusted_origin(url)) {
         Ok(Some(url.to_owned()))
     } else {
         Err(Refusal::new(
@@ -361,6 +370,25 @@ fn check_callback(
             "Invalid callbackURL",
         ))
     }
+}
+
+/// Better Auth 1.6's rule for a relative callback: `/`, not followed by `/`, `\`, `%2f` or
+/// `%5c`, then only word characters and `-.+/@`, with an optional query of those and `=&%`.
+/// No fragment, no scheme, nothing a browser could read as another host.
+fn is_safe_relative_path(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix('/') else {
+        return false;
+    };
+    let lower = rest.to_ascii_lowercase();
+    if rest.starts_with(['/', '\\']) || lower.starts_with("%2f") || lower.starts_with("%5c") {
+        return false;
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || "_-.+/@".contains(c);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    path.chars().all(word) && query.is_none_or(|q| q.chars().all(|c| word(c) || "=&%".contains(c)))
 }
 
 fn client_addr(addr: &SocketAddr) -> String {
@@ -523,7 +551,7 @@ async fn get_session(
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let auth = &state.auth;
-    let Some((cred, bearer)) = credential(&headers) else {
+    let Some((cred, bearer)) = credential(auth, &headers) else {
         return Ok(no_store(with_cookies(
             JsonValue::Null,
             vec![cookie::expire_cookie(
@@ -532,7 +560,7 @@ async fn get_session(
             )],
         )));
     };
-    let Some(info) = auth.session(&cred, bearer).await? else {
+    let Some(info) = auth.session(&cred, bearer, sliding(auth, &headers)).await? else {
         return Ok(no_store(with_cookies(
             JsonValue::Null,
             expired_cookies(auth),
@@ -564,8 +592,8 @@ async fn sign_out(
     let auth = &state.auth;
     check_origin(auth, &headers, false)?;
     parse_body(&headers, body)?;
-    let revoked = match credential(&headers) {
-        Some((cred, _)) => auth.sign_out(&cred).await?,
+    let revoked = match credential(auth, &headers) {
+        Some((cred, bearer)) => auth.sign_out(&cred, bearer).await?,
         None => Vec::new(),
     };
     Ok(with_revoked(
@@ -620,10 +648,10 @@ async fn require_session(
     auth: &AuthService,
     headers: &HeaderMap,
 ) -> Result<(SessionInfo, bool), Refusal> {
-    let Some((cred, bearer)) = credential(headers) else {
+    let Some((cred, bearer)) = credential(auth, headers) else {
         return Err(AuthError::Unauthorized.into());
     };
-    match auth.session(&cred, bearer).await? {
+    match auth.session(&cred, bearer, sliding(auth, headers)).await? {
         Some(info) => Ok((info, bearer)),
         None => Err(AuthError::Unauthorized.into()),
     }
@@ -785,10 +813,10 @@ async fn convex_token(
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let auth = &state.auth;
-    let Some((cred, bearer)) = credential(&headers) else {
+    let Some((cred, bearer)) = credential(auth, &headers) else {
         return Err(AuthError::Unauthorized.into());
     };
-    let Some(info) = auth.session(&cred, bearer).await? else {
+    let Some(info) = auth.session(&cred, bearer, sliding(auth, &headers)).await? else {
         return Err(AuthError::Unauthorized.into());
     };
     let jwt = auth.token(&info).await?;

@@ -109,15 +109,22 @@ fn session_cookie(cookie_header: &str) -> Option<SessionCookie> {
             (k == name).then_some(v)
         })
     };
-    let raw =
-        find("__Secure-better-auth.session_token").or_else(|| find("better-auth.session_token"))?;
+    let (name, raw) = [
+        "__Secure-better-auth.session_token",
+        "better-auth.session_token",
+    ]
+    .into_iter()
+    .find_map(|name| Some((name, find(name)?)))?;
     let decoded = percent_decode(raw)?;
     let token = decoded
         .rsplit_once('.')
         .map_or(decoded.as_str(), |(t, _)| t);
     (!token.is_empty()).then(|| SessionCookie {
         token: token.to_owned(),
-        proof: hex::encode(Sha256::digest(decoded.as_bytes())),
+        // The name is part of the proof: a cache entry made for the `__Secure-` cookie is no
+        // answer to a plain cookie carrying the same value (planted by a sibling site), which
+        // the site origin of an https deployment refuses.
+        proof: hex::encode(Sha256::digest(format!("{name}={decoded}").as_bytes())),
     })
 }
 

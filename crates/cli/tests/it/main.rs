@@ -12,6 +12,7 @@ mod docs;
 mod http;
 mod http_actions;
 mod public_urls;
+mod review;
 mod scaleout;
 mod scheduler;
 mod site_cors;

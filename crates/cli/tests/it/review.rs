@@ -1,0 +1,173 @@
+//! Regressions of the outside security review (`security-review.md`), by D-number, against a
+//! real server: each test fails on the code the review read.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value as Json, json};
+
+use crate::common::{PASSWORD, Server, cookie_of, sign_up, site};
+
+async fn sign_in(server: &Server, email: &str, extra: Json) -> (u16, hyper::HeaderMap, Json) {
+    let mut body = json!({ "email": email, "password": PASSWORD });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    site(server, "POST", "/api/auth/sign-in/email", body, &[]).await
+}
+
+async fn session_of(server: &Server, headers: &[(&str, &str)]) -> (hyper::HeaderMap, Json) {
+    let (status, headers, body) =
+        site(server, "GET", "/api/auth/get-session", Json::Null, headers).await;
+    assert_eq!(status, 200, "{body}");
+    (headers, body)
+}
+
+/// D6: a `callbackURL` a browser would read as another host is refused, whatever the
+/// spelling; plain paths within the site still work.
+#[tokio::test(flavor = "multi_thread")]
+async fn d6_callback_urls_that_leave_the_site_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), 0, &["--auth-rate-limit", "0"], &[]);
+    let email = "d6@example.com";
+    sign_up(&server, email).await;
+    for evil in [
+        "/\t/evil.example",
+        "/\r/evil.example",
+        "/\n/evil.example",
+        "/ /evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "/%2F/evil.example",
+        "/%5c/evil.example",
+        "/#//evil.example",
+        "http://evil.example/",
+        "javascript:alert(1)",
+        "evil.example",
+    ] {
+        let (status, _, body) = sign_in(&server, email, json!({ "callbackURL": evil })).await;
+        assert_eq!(status, 403, "{evil:?} was accepted: {body}");
+        assert_eq!(body["code"], "INVALID_CALLBACK_URL", "{evil:?}: {body}");
+    }
+    for fine in [
+        "/",
+        "/dashboard",
+        "/teams/a-b_c.d?tab=1&x=%20",
+        &server.site_url.clone(),
+    ] {
+        let (status, _, body) = sign_in(&server, email, json!({ "callbackURL": fine })).await;
+        assert_eq!(status, 200, "{fine:?} was refused: {body}");
+        assert_eq!(body["url"], fine, "{body}");
+    }
+}
+
+/// D7: signing out with the raw Bearer token sign-in answers with ends that session.
+#[tokio::test(flavor = "multi_thread")]
+async fn d7_bearer_sign_out_ends_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let email = "d7@example.com";
+    sign_up(&server, email).await;
+    let (status, _, body) = sign_in(&server, email, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (_, before) = session_of(&server, &[("authorization", &bearer)]).await;
+    assert_eq!(before["user"]["email"], email, "{before}");
+    let (status, _, body) = site(
+        &server,
+        "POST",
+        "/api/auth/sign-out",
+        json!({}),
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!((status, &body), (200, &json!({ "success": true })));
+    let (_, after) = session_of(&server, &[("authorization", &bearer)]).await;
+    assert!(
+        after.is_null(),
+        "the session outlived its sign-out: {after}"
+    );
+}
+
+/// D8: a session signed in with `rememberMe: false` is not turned into a 7-day persistent one
+/// by the first refresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn d8_remember_me_false_survives_the_sliding_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let email = "d8@example.com";
+    sign_up(&server, email).await;
+    let (status, headers, body) = sign_in(&server, email, json!({ "rememberMe": false })).await;
+    assert_eq!(status, 200, "{body}");
+    let session = cookie_of(&headers, "better-auth.session_token").unwrap();
+    let dont = cookie_of(&headers, "better-auth.dont_remember").expect("dont_remember cookie");
+    let cookies = format!("{session}; {dont}");
+    let (headers, body) = session_of(&server, &[("cookie", &cookies)]).await;
+    assert_eq!(body["user"]["email"], email, "{body}");
+    assert!(
+        cookie_of(&headers, "better-auth.session_token").is_none(),
+        "the session cookie was re-set (made persistent): {headers:?}"
+    );
+    let expires = body["session"]["expiresAt"].as_str().unwrap();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as f64;
+    let expires_ms = chrono_ms(expires);
+    assert!(
+        expires_ms - now_ms < 86_400_000.0 + 60_000.0,
+        "extended past a day: {expires}"
+    );
+    // Without the marker, the same session slides as usual (the refresh still works).
+    let (headers, _) = session_of(&server, &[("cookie", &session)]).await;
+    assert!(cookie_of(&headers, "better-auth.session_token").is_some());
+}
+
+/// Milliseconds since the epoch of an ISO date `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn chrono_ms(iso: &str) -> f64 {
+    let digits = |r: std::ops::Range<usize>| iso[r].parse::<i64>().unwrap();
+    let (y, m, d) = (digits(0..4), digits(5..7), digits(8..10));
+    // Days from 1970-01-01 (civil-from-days, inverted).
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + digits(11..13) * 3600 + digits(14..16) * 60 + digits(17..19);
+    secs as f64 * 1e3 + digits(20..23) as f64
+}
+
+/// D10: on an https deployment only the `__Secure-` session cookie is read; the same value
+/// under the plain name (which any sibling site can plant) is no session.
+#[tokio::test(flavor = "multi_thread")]
+async fn d10_an_https_deployment_reads_only_the_secure_cookie_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site_url = format!("https://127.0.0.1:{port}");
+    let server = Server::start_with(
+        dir.path(),
+        0,
+        &["--site-port", &port.to_string(), "--site-url", &site_url],
+        &[],
+    );
+    let (status, headers, body) = site(
+        &server,
+        "POST",
+        "/api/auth/sign-up/email",
+        json!({ "name": "S", "email": "d10@example.com", "password": PASSWORD }),
+        &[("origin", &site_url)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let secure = cookie_of(&headers, "__Secure-better-auth.session_token").expect("secure cookie");
+    let value = secure.split_once('=').unwrap().1;
+    let (_, good) = session_of(&server, &[("cookie", &secure)]).await;
+    assert_eq!(good["user"]["email"], "d10@example.com", "{good}");
+    let planted = format!("better-auth.session_token={value}");
+    let (_, bad) = session_of(&server, &[("cookie", &planted)]).await;
+    assert!(bad.is_null(), "the plain cookie name was honoured: {bad}");
+}
