@@ -144,6 +144,48 @@ fn short_reason(message: &str) -> String {
     one_line(message, MAX)
 }
 
+/// A failure message as the log keeps it: the values a caller passed are taken out, since
+/// arguments may hold secrets and the log is shown on the dashboard (D12). The
+/// `Value:` line of an `ArgumentValidationError` and every quoted literal (serde's
+/// ``invalid type: string "…"``) become `…`; a `ConvexError`'s data (the app's chosen payload)
+/// stays.
+pub fn without_values(message: &str) -> String {
+    if serde_json::from_str::<serde_json::Value>(message).is_ok_and(|v| v.is_object()) {
+        return message.to_owned();
+    }
+    let mut out = String::with_capacity(message.len());
+    for (i, line) in message.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.starts_with("Value: ") {
+            out.push_str("Value: …");
+            continue;
+        }
+        let mut quote: Option<char> = None;
+        for c in line.chars() {
+            match quote {
+                Some(q) if c == q => {
+                    out.push('…');
+                    out.push(c);
+                    quote = None;
+                }
+                Some(_) => {}
+                None => {
+                    out.push(c);
+                    if c == '"' || c == '`' {
+                        quote = Some(c);
+                    }
+                }
+            }
+        }
+        if quote.is_some() {
+            out.push('…');
+        }
+    }
+    out
+}
+
 /// The first line of `s`, cut to `max` characters.
 fn one_line(s: &str, max: usize) -> String {
     let first = s.lines().next().unwrap_or_default();
@@ -157,6 +199,30 @@ fn one_line(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::short_reason;
+
+    #[test]
+    fn logged_failures_hold_no_argument_values() {
+        use super::without_values;
+        assert_eq!(
+            without_values("invalid type: string \"my-password-LEAK\", expected a boolean"),
+            "invalid type: string \"…\", expected a boolean"
+        );
+        assert_eq!(
+            without_values(
+                "ArgumentValidationError: Value does not match validator.\nPath: .body\nValue: \"hunter2\"\nValidator: v.number()"
+            ),
+            "ArgumentValidationError: Value does not match validator.\nPath: .body\nValue: …\nValidator: v.number()"
+        );
+        assert_eq!(without_values("unclosed `secret"), "unclosed `…");
+        assert_eq!(
+            without_values("{\"code\":\"INVALID_BODY\"}"),
+            "{\"code\":\"INVALID_BODY\"}"
+        );
+        assert_eq!(
+            without_values("[Request ID: 00ab] Server Error"),
+            "[Request ID: 00ab] Server Error"
+        );
+    }
 
     #[test]
     fn failures_are_summed_up_in_a_few_words() {
@@ -314,6 +380,7 @@ impl FunctionLog {
 
     /// Records an execution (the `seq` and `time_ms` fields are filled in here).
     pub fn record(&self, mut execution: Execution) {
+        execution.error = execution.error.as_deref().map(without_values);
         execution.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         execution.time_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)

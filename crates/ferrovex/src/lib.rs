@@ -47,6 +47,7 @@ mod deployment;
 #[allow(clippy::unwrap_used)]
 mod derive_tests;
 mod jwks;
+mod logging;
 mod run;
 pub mod serve;
 mod storage;

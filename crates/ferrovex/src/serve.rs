@@ -591,15 +591,16 @@ async fn shutdown_signal() {
 
 /// Runs until Ctrl-C or SIGTERM, then shuts down cleanly.
 pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (filter, filter_warning) = crate::logging::filter();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERROVEX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour only for a person at a terminal: files and pipes get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Some(warning) = filter_warning {
+        tracing::warn!("{warning}");
+    }
     let running = start(deployment, &args).await?;
     println!("Ferrovex {} is running", env!("CARGO_PKG_VERSION"));
     let storage = Storage::from_flags(

@@ -28,11 +28,19 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 
 pub(crate) fn router(state: ApiState) -> Router {
     let cors = CorsLayer::new()
+        // As Convex's backend does. No cookie is honoured on this origin, so a credentialed
+        // request gains nothing; the operator routes (dashboard, metrics) have no CORS at all.
         .allow_origin(AllowOrigin::mirror_request())
         .allow_credentials(true)
         .allow_headers(AllowHeaders::mirror_request())
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .max_age(Duration::from_secs(86_400));
+    // The dashboard and /metrics answer only their own origin: no CORS on them (D12).
+    let operator = Router::new()
+        .route("/_dashboard", get(crate::dashboard::handler))
+        .route("/_dashboard/jobs", get(crate::jobs_view::page))
+        .route("/_dashboard/jobs/cancel", post(crate::jobs_view::cancel))
+        .route("/metrics", get(crate::metrics::handler));
     Router::new()
         .route("/", get(root))
         .route("/version", get(version))
@@ -42,14 +50,11 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/function", post(post_function))
         .route("/api/run/{*path}", post(post_run))
         .route("/api/sync", get(crate::sync::upgrade))
-        .route("/_dashboard", get(crate::dashboard::handler))
-        .route("/_dashboard/jobs", get(crate::jobs_view::page))
-        .route("/_dashboard/jobs/cancel", post(crate::jobs_view::cancel))
-        .route("/metrics", get(crate::metrics::handler))
         .route("/api/{version}/sync", get(crate::sync::upgrade))
+        .layer(cors)
+        .merge(operator)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors)
         .with_state(state)
 }
 

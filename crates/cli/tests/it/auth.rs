@@ -777,6 +777,24 @@ async fn no_log_line_holds_a_password_token_or_secret() {
     let jwt = token(&server, &cookie).await;
     current_user(&server, &jwt).await;
     current_user(&server, &format!("{jwt}x")).await;
+    // D9: the JWT over the sync socket too (the WebSocket library logs frames at trace).
+    let ws_url = format!("{}/api/sync", server.url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    ws.send(Message::Text(json!({"type": "Connect", "sessionId": "0d3e7c0e-0000-4000-8000-0000000000aa", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}).to_string().into())).await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": jwt})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::Text(json!({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [{"type": "Add", "queryId": 0, "udfPath": "auth:getCurrentUser", "args": [{}]}]}).to_string().into())).await.unwrap();
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        if matches!(&frame, Message::Text(t) if t.as_str().contains("Transition")) {
+            break;
+        }
+    }
+    drop(ws);
     send(
         "POST",
         &format!("{}/api/mutation", server.url),

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value as Json, json};
 
-use crate::common::{PASSWORD, Server, cookie_of, sign_up, site};
+use crate::common::{PASSWORD, Server, cookie_of, send, sign_up, site};
 
 async fn sign_in(server: &Server, email: &str, extra: Json) -> (u16, hyper::HeaderMap, Json) {
     let mut body = json!({ "email": email, "password": PASSWORD });
@@ -170,4 +170,78 @@ async fn d10_an_https_deployment_reads_only_the_secure_cookie_name() {
     let planted = format!("better-auth.session_token={value}");
     let (_, bad) = session_of(&server, &[("cookie", &planted)]).await;
     assert!(bad.is_null(), "the plain cookie name was honoured: {bad}");
+}
+
+/// A malformed `FERROVEX_LOG` is named in a warning (the server still starts, at `info`),
+/// not silently replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_log_filter_is_named_in_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), 0, &[], &[("FERROVEX_LOG", "loud=[")]);
+    let mut found = false;
+    for _ in 0..40 {
+        found = server
+            .stderr
+            .lock()
+            .iter()
+            .any(|l| l.contains("FERROVEX_LOG=\"loud=[\" is not a log filter"));
+        if found {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(found, "{:?}", server.stderr.lock());
+}
+
+/// D12: the dashboard shows no argument value (validation errors quote them), and neither it
+/// nor `/metrics` is readable from another origin; the API offers no credentialed CORS.
+#[tokio::test(flavor = "multi_thread")]
+async fn d12_the_dashboard_hides_argument_values_and_answers_no_other_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let body = json!({
+        "path": "messages:page",
+        "args": { "channel": "x", "paginationOpts": { "numItems": 5, "cursor": null }, "newestFirst": "my-password-LEAK" },
+    });
+    let (status, _, reply) = send(
+        "POST",
+        &format!("{}/api/query", server.url),
+        body.to_string().into_bytes(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&reply).contains("error"),
+        "the query failed as expected"
+    );
+    let evil = [("origin", "http://evil.example")];
+    for path in ["/_dashboard", "/metrics"] {
+        let (status, headers, page) =
+            send("GET", &format!("{}{path}", server.url), Vec::new(), &evil).await;
+        assert_eq!(status, 200);
+        assert!(
+            !String::from_utf8_lossy(&page).contains("my-password-LEAK"),
+            "{path} shows an argument value"
+        );
+        assert!(
+            headers.get("access-control-allow-origin").is_none(),
+            "{path} is readable from another origin: {headers:?}"
+        );
+    }
+    let (_, headers, _) = send(
+        "OPTIONS",
+        &format!("{}/api/query", server.url),
+        Vec::new(),
+        &[
+            ("origin", "http://evil.example"),
+            ("access-control-request-method", "POST"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://evil.example"
+    );
+    assert!(headers.get("access-control-allow-credentials").is_none());
 }

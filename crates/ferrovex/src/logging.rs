@@ -1,0 +1,32 @@
+//! The server's log: `FERROVEX_LOG` as a tracing filter, with the targets that would log
+//! secrets capped whatever the filter says.
+
+use tracing_subscriber::EnvFilter;
+
+/// Targets that log whole WebSocket frames (JWTs in `Authenticate`, function arguments) at
+/// trace level: capped at `info`, even under `FERROVEX_LOG=trace`.
+const CAPPED: [&str; 2] = ["tungstenite=info", "tokio_tungstenite=info"];
+
+/// The filter for `FERROVEX_LOG` (default `info`), and a warning to log when it is malformed.
+pub(crate) fn filter() -> (EnvFilter, Option<String>) {
+    let spec = std::env::var("FERROVEX_LOG").unwrap_or_default();
+    let (mut filter, warning) = if spec.trim().is_empty() {
+        (EnvFilter::new("info"), None)
+    } else {
+        match EnvFilter::try_new(&spec) {
+            Ok(f) => (f, None),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!(
+                    "FERROVEX_LOG={spec:?} is not a log filter ({e}); logging at info. Use a level (error, warn, info, debug, trace) or target=level pairs"
+                )),
+            ),
+        }
+    };
+    for directive in CAPPED {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    (filter, warning)
+}
