@@ -371,6 +371,42 @@ describe("sync protocol over WebSocket", () => {
     assert.deepStrictEqual(watch.errors, []);
   });
 
+  test("quick increments with an optimistic update never show more than were made", async (t) => {
+    // The client applies each optimistic update until a Transition reaches its mutation's
+    // timestamp; a server that sent a write before its MutationResponse would make the
+    // client count that increment twice for a moment.
+    const name = unique("optimistic");
+    const client = openClient(t, server.url);
+    const seen = [];
+    const unsubscribe = client.onUpdate(api.counter.get, { name }, (c) => seen.push(Number(c.value)));
+    t.after(() => unsubscribe());
+    await waitFor(() => seen.length >= 1, { what: "the initial counter" });
+    const optimisticUpdate = (store, args) => {
+      const current = store.getQuery(api.counter.get, { name: args.name });
+      if (current !== undefined) {
+        store.setQuery(api.counter.get, { name: args.name }, { ...current, value: current.value + 1n });
+      }
+    };
+    for (let round = 0; round < 5; round++) {
+      const started = round * 10;
+      const from = seen.length;
+      const made = [];
+      for (let i = 0; i < 10; i++) {
+        made.push(client.mutation(api.counter.increment, { name }, { optimisticUpdate }));
+      }
+      await Promise.all(made);
+      await waitFor(() => seen.at(-1) === started + 10, {
+        what: `the counter at ${started + 10}`,
+        describeState: () => JSON.stringify(seen),
+      });
+      const shown = seen.slice(from);
+      assert.ok(
+        shown.every((v) => v <= started + 10),
+        `round ${round}: ${started + 10} increments made, the counter showed ${JSON.stringify(shown)}`,
+      );
+    }
+  });
+
   test("a query right after an awaited mutation sees the write (read-your-writes)", async (t) => {
     const channel = unique("ryw");
     const client = openClient(t, server.url);

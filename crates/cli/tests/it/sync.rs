@@ -183,6 +183,64 @@ async fn mutation_response_precedes_a_transition_reaching_its_timestamp() {
     server.interrupt();
 }
 
+/// Pipelined: 20 mutations sent back to back, 50 times. No Transition may carry a write whose
+/// MutationResponse has not arrived: the counter it shows never exceeds the responses seen.
+#[tokio::test]
+async fn pipelined_mutations_are_each_answered_before_a_transition_shows_their_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut ws = connect(&server).await;
+    send_json(&mut ws, connect_msg(SESSION)).await;
+    send_json(&mut ws, add(0, 1, "counter:get", json!({"name": "piped"}))).await;
+    let first = next_json(&mut ws).await.unwrap();
+    assert_eq!(first["type"], "Transition", "{first}");
+    let value_of = |t: &Json| -> Option<i64> {
+        let m = t["modifications"]
+            .as_array()?
+            .iter()
+            .find(|m| m["type"] == "QueryUpdated")?;
+        match ferrovex_values::Value::from_convex_json(&m["value"]["value"]).ok()? {
+            ferrovex_values::Value::Int64(n) => Some(n),
+            _ => None,
+        }
+    };
+    let mut answered = 0i64;
+    let mut request = 0u32;
+    for round in 0..50 {
+        for _ in 0..20 {
+            send_json(&mut ws, json!({"type": "Mutation", "requestId": request, "udfPath": "counter:increment", "args": [{"name": "piped"}]})).await;
+            request += 1;
+        }
+        let target = (round + 1) * 20;
+        let mut last_ts = 0;
+        let mut shown = -1;
+        while answered < target || shown < target {
+            let msg = next_json(&mut ws).await.expect("the socket ended");
+            match msg["type"].as_str() {
+                Some("MutationResponse") => {
+                    assert_eq!(msg["success"], true, "{msg}");
+                    answered += 1;
+                    last_ts = crate_ts(&msg["ts"]);
+                }
+                Some("Transition") => {
+                    if let Some(v) = value_of(&msg) {
+                        assert!(
+                            v <= answered,
+                            "round {round}: a Transition shows {v} increments after only {answered} MutationResponses"
+                        );
+                        shown = v;
+                    }
+                    if answered == target {
+                        assert!(crate_ts(&msg["endVersion"]["ts"]) >= last_ts || shown < target);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    server.interrupt();
+}
+
 fn crate_ts(v: &Json) -> u64 {
     ferrovex_server::sync::decode_u64(v.as_str().unwrap()).unwrap()
 }
@@ -637,7 +695,7 @@ async fn official_rust_client_subscribes_mutates_and_survives_a_restart() {
 /// own servers from this binary so that it can restart them.
 #[tokio::test]
 async fn official_convex_js_client_sync_suite_passes() {
-    crate::common::run_node_suite("sync_client.test.mjs", "convex", &[], 12).await;
+    crate::common::run_node_suite("sync_client.test.mjs", "convex", &[], 13).await;
 }
 
 /// `ferrovex_foreign_commits_total` of a server.

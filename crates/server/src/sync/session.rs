@@ -702,7 +702,17 @@ impl Session {
                 self.mutations_in_flight = self.mutations_in_flight.saturating_sub(1);
                 let ts = outcome.ts.map_or(0, |t| t.as_nanos());
                 self.send(protocol::mutation_response(request_id, &outcome, ts))?;
-                // Every MutationResponse is followed by a Transition reaching its timestamp.
+                // Every MutationResponse is followed by a Transition reaching its timestamp,
+                // but not while later mutations of this socket are in flight: they may have
+                // committed already, and a Transition now would show their writes before
+                // their MutationResponses (a client would count its optimistic update twice).
+                // The update after the last one reaches every timestamp answered so far.
+                if self.mutations_in_flight > 0 {
+                    if let Some(t) = outcome.ts {
+                        self.owed_ts = Some(self.owed_ts.map_or(t, |owed| owed.max(t)));
+                    }
+                    return Ok(());
+                }
                 self.update(true).await
             }
             Event::ActionDone {
