@@ -126,7 +126,7 @@ fn numeric_date(claims: &Map<String, Json>, name: &str) -> Result<Option<f64>, A
 }
 
 /// `exp` (required) and `nbf` (optional) against `now_secs`, with [`LEEWAY_SECS`] either way.
-fn check_times(claims: &Map<String, Json>, now_secs: u64) -> Result<(), AuthError> {
+pub(crate) fn check_times(claims: &Map<String, Json>, now_secs: u64) -> Result<(), AuthError> {
     let now = now_secs as f64;
     let leeway = LEEWAY_SECS as f64;
     let exp = numeric_date(claims, "exp")?.ok_or_else(|| invalid("token has no exp"))?;

@@ -6,6 +6,8 @@
 pub mod cookie;
 mod der;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod jwt;
 pub mod keyring;
 pub mod keys;

@@ -24,7 +24,12 @@ impl FunctionPath {
             Some((m, f)) => (m, f),
             None => (raw, "default"),
         };
-        let module = module.strip_suffix(".js").unwrap_or(module);
+        // Every trailing `.js`, so the canonical form parses to itself (`a.js.js` is `a`;
+        // stripping one left `.js`, which a second parse emptied: found by a property test).
+        let mut module = module;
+        while let Some(stripped) = module.strip_suffix(".js") {
+            module = stripped;
+        }
         if module.is_empty() {
             return Err(bad("empty module"));
         }
@@ -78,6 +83,33 @@ impl std::fmt::Display for FunctionPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any client string is refused or canonicalized, and the canonical form is a fixed
+        /// point: parsing it again gives itself (one cache key, one log label per function).
+        #[test]
+        fn paths_parse_or_are_refused_and_canonical_forms_are_fixed_points(
+            raw in proptest::prop_oneof![
+                ".{0,300}",
+                "[a-z0-9_./-]{0,30}(\\.js)*(:[A-Za-z0-9_]{0,12})?",
+                "[a-z]{1,8}(/[a-z.]{1,8}){0,3}(\\.js){0,3}:[a-z_][a-z0-9_]{0,8}",
+            ],
+        ) {
+            if let Ok(path) = FunctionPath::parse(&raw) {
+                let again = FunctionPath::parse(path.as_str());
+                proptest::prop_assert_eq!(again.ok(), Some(path.clone()), "{:?}", raw);
+            }
+            let _ = FunctionPath::from_url_path(&raw);
+        }
+    }
+
+    #[test]
+    fn the_property_tests_findings_stay_fixed() {
+        assert!(FunctionPath::parse(".js.js").is_err());
+        assert_eq!(FunctionPath::parse("a.js.js:f").unwrap().as_str(), "a:f");
+    }
 
     #[test]
     fn client_path_forms_canonicalize_to_one_string() {

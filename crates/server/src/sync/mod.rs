@@ -1,6 +1,8 @@
 //! The sync WebSocket (`/api/sync`, `/api/{version}/sync`): the Convex protocol that the
 //! official clients use for subscriptions, mutations, actions and authentication.
 
+#[cfg(test)]
+mod fuzz;
 mod protocol;
 mod session;
 

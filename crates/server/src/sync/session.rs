@@ -119,7 +119,14 @@ fn hash_outcome(msg: &Json) -> u64 {
 }
 
 /// Decodes the `args` array of a client message (`[{...}]`).
-fn decode_args(raw: &str) -> Result<Value, String> {
+/// A client's text frame as a protocol message, or the `MalformedMessage` reason.
+pub(super) fn parse_frame(text: &str) -> Result<ClientMessage, String> {
+    let json: Json =
+        serde_json::from_str(text).map_err(|e| format!("MalformedMessage: not JSON: {e}"))?;
+    ClientMessage::try_from(json).map_err(|e| format!("MalformedMessage: {e}"))
+}
+
+pub(super) fn decode_args(raw: &str) -> Result<Value, String> {
     let json: Json = serde_json::from_str(raw).map_err(|e| format!("invalid args: {e}"))?;
     let object = match json {
         Json::Array(mut items) if items.len() == 1 => items.remove(0),
@@ -137,7 +144,7 @@ fn decode_args(raw: &str) -> Result<Value, String> {
     Value::from_convex_json(&object).map_err(|e| format!("invalid args: {e}"))
 }
 
-fn decode_path(raw: &str) -> Result<FunctionPath, String> {
+pub(super) fn decode_path(raw: &str) -> Result<FunctionPath, String> {
     FunctionPath::parse(raw).map_err(|e| e.to_string())
 }
 
@@ -368,10 +375,7 @@ impl Session {
         text: &str,
         session_id_cell: &parking_lot::Mutex<Option<String>>,
     ) -> Result<(), End> {
-        let json: Json = serde_json::from_str(text)
-            .map_err(|e| End::Protocol(format!("MalformedMessage: not JSON: {e}")))?;
-        let msg = ClientMessage::try_from(json)
-            .map_err(|e| End::Protocol(format!("MalformedMessage: {e}")))?;
+        let msg = parse_frame(text).map_err(End::Protocol)?;
         match msg {
             ClientMessage::Connect {
                 session_id,
