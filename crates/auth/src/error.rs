@@ -36,6 +36,9 @@ pub enum AuthError {
     /// Key material could not be parsed, decrypted or generated.
     #[error("key error: {0}")]
     Key(String),
+    /// Too many password checks are waiting for a core (429).
+    #[error("Too many requests. Please try again later.")]
+    Busy,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] ferrovex_engine::EngineError),
@@ -55,6 +58,7 @@ impl AuthError {
             AuthError::NotFound => "NOT_FOUND",
             AuthError::SessionNotFresh => "SESSION_NOT_FRESH",
             AuthError::InvalidToken(_) => "INVALID_TOKEN",
+            AuthError::Busy => "TOO_MANY_REQUESTS",
             AuthError::Key(_) | AuthError::Store(_) => "INTERNAL_SERVER_ERROR",
         }
     }

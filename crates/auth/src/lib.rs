@@ -8,6 +8,7 @@ mod der;
 pub mod error;
 #[cfg(test)]
 mod fuzz;
+pub mod hashing;
 pub mod jwt;
 pub mod keyring;
 pub mod keys;

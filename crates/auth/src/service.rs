@@ -212,6 +212,7 @@ pub struct AuthService {
     rate: RateLimiter,
     memo: TokenMemo,
     revocations: broadcast::Sender<Arc<[String]>>,
+    hasher: crate::hashing::Hasher,
 }
 
 /// Revocation batches buffered for slow listeners before they lag.
@@ -265,6 +266,7 @@ impl AuthService {
             rate: RateLimiter::default(),
             memo: TokenMemo::default(),
             revocations: broadcast::channel(REVOCATION_BUFFER).0,
+            hasher: crate::hashing::Hasher::for_this_machine(),
         }))
     }
 
@@ -360,9 +362,7 @@ impl AuthService {
         }
         password::check_policy(pass)?;
         let pass = pass.to_owned();
-        let hash = tokio::task::spawn_blocking(move || password::hash(&pass))
-            .await
-            .map_err(|e| AuthError::Key(e.to_string()))??;
+        let hash = self.hasher.run(move || password::hash(&pass)).await??;
         let (user, session) = self
             .store
             .create_user(
@@ -399,9 +399,10 @@ impl AuthService {
             Some((_, None)) | None => (None, password::DUMMY_HASH.to_owned()),
         };
         let pass = pass.to_owned();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &hash))
-            .await
-            .map_err(|e| AuthError::Key(e.to_string()))?;
+        let ok = self
+            .hasher
+            .run(move || password::verify(&pass, &hash))
+            .await?;
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => return Err(AuthError::InvalidCredentials),
@@ -584,12 +585,13 @@ impl AuthService {
             ));
         };
         let (current, new) = (current.to_owned(), new.to_owned());
-        let (ok, new_hash) = tokio::task::spawn_blocking(move || {
-            let ok = password::verify(&current, &hash);
-            (ok, ok.then(|| password::hash(&new)))
-        })
-        .await
-        .map_err(|e| AuthError::Key(e.to_string()))?;
+        let (ok, new_hash) = self
+            .hasher
+            .run(move || {
+                let ok = password::verify(&current, &hash);
+                (ok, ok.then(|| password::hash(&new)))
+            })
+            .await?;
         let Some(new_hash) = new_hash.filter(|_| ok) else {
             return Err(AuthError::BadRequest(
                 "INVALID_PASSWORD",
@@ -640,9 +642,10 @@ impl AuthService {
                     ));
                 };
                 let password = password.to_owned();
-                let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
-                    .await
-                    .map_err(|e| AuthError::Key(e.to_string()))?;
+                let ok = self
+                    .hasher
+                    .run(move || password::verify(&password, &hash))
+                    .await?;
                 if !ok {
                     return Err(AuthError::BadRequest(
                         "INVALID_PASSWORD",

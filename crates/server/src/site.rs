@@ -162,6 +162,7 @@ impl From<AuthError> for Refusal {
             AuthError::UserExists => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::SessionNotFresh => StatusCode::FORBIDDEN,
+            AuthError::Busy => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Validation(_)
             | AuthError::BadRequest(..)
             | AuthError::PasswordTooShort
@@ -740,6 +741,7 @@ async fn change_password(
 
 async fn delete_user(
     State(state): State<SiteState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
@@ -753,6 +755,10 @@ async fn delete_user(
         .contains_key("password")
         .then(|| field(&body, "password"))
         .transpose()?;
+    // A password check is a guess and a scrypt run: limited like sign-in (D5).
+    if password.is_some() {
+        limited(auth, &client_addr(&addr), "/delete-user")?;
+    }
     let (info, _) = require_session(auth, &headers).await?;
     let revoked = auth.delete_user(&info, password).await?;
     Ok(with_revoked(

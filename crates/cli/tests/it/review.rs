@@ -244,3 +244,36 @@ async fn d12_the_dashboard_hides_argument_values_and_answers_no_other_origin() {
         "http://evil.example"
     );
 }
+
+/// D5: delete-user's password check is rate-limited per client like sign-in, so it is neither
+/// a guessing oracle nor a way to flood the server with scrypt work (the overall bound on
+/// concurrent hashing is `ferrovex_auth::hashing`'s unit test).
+#[tokio::test(flavor = "multi_thread")]
+async fn d5_delete_user_password_guesses_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), 0, &["--auth-delete-user", "true"], &[]);
+    let email = "d5@example.com";
+    let cookie = sign_up(&server, email).await;
+    let mut statuses = Vec::new();
+    for _ in 0..15 {
+        let (status, _, body) = site(
+            &server,
+            "POST",
+            "/api/auth/delete-user",
+            json!({ "password": "not the password" }),
+            &[("cookie", &cookie), ("origin", &server.site_url)],
+        )
+        .await;
+        statuses.push(status);
+        if status == 429 {
+            assert_eq!(body["code"], "TOO_MANY_REQUESTS", "{body}");
+            break;
+        }
+        assert_eq!(body["code"], "INVALID_PASSWORD", "{body}");
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses.len() <= 11, "{statuses:?}");
+    // The user is still there.
+    let (_, session) = session_of(&server, &[("cookie", &cookie)]).await;
+    assert_eq!(session["user"]["email"], email, "{session}");
+}

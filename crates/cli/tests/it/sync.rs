@@ -241,6 +241,58 @@ async fn pipelined_mutations_are_each_answered_before_a_transition_shows_their_w
     server.interrupt();
 }
 
+/// D4: the arguments a socket's subscriptions hold are bounded in total (16 MiB), not only
+/// per frame; removing a query gives its share back.
+#[tokio::test]
+async fn the_arguments_of_a_sockets_subscriptions_are_bounded_in_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut ws = connect(&server).await;
+    send_json(&mut ws, connect_msg(SESSION)).await;
+    let big = "x".repeat(3 << 20);
+    let mut version = 0;
+    let mut add_big = |id: u32| {
+        version += 1;
+        json!({"type": "ModifyQuerySet", "baseVersion": version - 1, "newVersion": version,
+               "modifications": [{"type": "Add", "queryId": id, "udfPath": "messages:list", "args": [{"channel": big}]}]})
+    };
+    // Five of 3 MiB fit (15 MiB); one is removed, so a sixth fits too.
+    for id in 0..5 {
+        let frame = add_big(id);
+        send_json(&mut ws, frame).await;
+        assert_eq!(next_json(&mut ws).await.unwrap()["type"], "Transition");
+    }
+    send_json(
+        &mut ws,
+        json!({"type": "ModifyQuerySet", "baseVersion": 5, "newVersion": 6,
+        "modifications": [{"type": "Remove", "queryId": 0}]}),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "Transition");
+    version = 6;
+    let frame = json!({"type": "ModifyQuerySet", "baseVersion": version, "newVersion": version + 1,
+        "modifications": [{"type": "Add", "queryId": 5, "udfPath": "messages:list", "args": [{"channel": "x".repeat(3 << 20)}]}]});
+    send_json(&mut ws, frame).await;
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "Transition");
+    // One more is over the total: a FatalError naming the limit, then the close.
+    let frame = json!({"type": "ModifyQuerySet", "baseVersion": version + 1, "newVersion": version + 2,
+        "modifications": [{"type": "Add", "queryId": 6, "udfPath": "messages:list", "args": [{"channel": "x".repeat(3 << 20)}]}]});
+    send_json(&mut ws, frame).await;
+    let msg = next_json(&mut ws).await.unwrap();
+    assert_eq!(msg["type"], "FatalError", "{msg}");
+    assert!(
+        msg["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("QueryArgumentsTooLarge"),
+        "{msg}"
+    );
+    // Other sockets are unaffected.
+    let reply = call(&server, "query", "messages:list", json!({})).await;
+    assert_eq!(reply["status"], "success", "{reply}");
+    server.interrupt();
+}
+
 fn crate_ts(v: &Json) -> u64 {
     ferrovex_server::sync::decode_u64(v.as_str().unwrap()).unwrap()
 }

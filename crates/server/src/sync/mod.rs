@@ -21,6 +21,9 @@ pub use protocol::{StateVersion, decode_u64, encode_u64};
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
 /// Most queries one socket may subscribe to; more is a client bug answered with `FatalError`.
 pub const MAX_QUERIES_PER_SOCKET: usize = 1024;
+/// Bytes of subscribed queries' arguments one socket may hold (as sent, JSON); one more query
+/// beyond it is a `FatalError` `QueryArgumentsTooLarge`.
+pub const MAX_QUERY_ARGS_BYTES_PER_SOCKET: usize = 16 << 20;
 /// Outbound messages queued for a socket; a client that stops reading is disconnected when
 /// the queue is full.
 pub const OUTBOUND_QUEUE: usize = 512;

@@ -69,6 +69,9 @@ struct Subscribed {
     sent_hash: Option<u64>,
     /// Snapshot timestamp of the result the client holds.
     valid_from: Timestamp,
+    /// Size of its arguments as sent, counted against the socket's
+    /// [`super::MAX_QUERY_ARGS_BYTES_PER_SOCKET`].
+    args_bytes: usize,
 }
 
 struct Session {
@@ -82,6 +85,8 @@ struct Session {
     recv_query_set: u32,
     recv_identity: u32,
     queries: HashMap<u32, Subscribed>,
+    /// Sum of the subscribed queries' `args_bytes`.
+    args_bytes: usize,
     removed: Vec<u32>,
     session_id: Option<String>,
     clock_skew_ms: Option<i64>,
@@ -191,6 +196,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
         identity: None,
         verifier: state.verifier.clone(),
         mutations_in_flight: 0,
+        args_bytes: 0,
     };
     // Mutations of one socket run one at a time, in the order they arrived.
     let session_id_cell = Arc::new(parking_lot::Mutex::new(None::<String>));
@@ -563,6 +569,14 @@ impl Session {
                             "TooManySubscriptions: at most {MAX_QUERIES_PER_SOCKET} queries per connection"
                         )));
                     }
+                    let args_bytes = query.args.get().len();
+                    if self.args_bytes + args_bytes > super::MAX_QUERY_ARGS_BYTES_PER_SOCKET {
+                        return Err(End::Protocol(format!(
+                            "QueryArgumentsTooLarge: the subscribed queries' arguments may total at most {} bytes per connection",
+                            super::MAX_QUERY_ARGS_BYTES_PER_SOCKET
+                        )));
+                    }
+                    self.args_bytes += args_bytes;
                     self.queries.insert(
                         id,
                         Subscribed {
@@ -571,6 +585,7 @@ impl Session {
                             watcher: None,
                             sent_hash: None,
                             valid_from: Timestamp::ZERO,
+                            args_bytes,
                         },
                     );
                     self.removed.retain(|r| *r != id);
@@ -589,6 +604,7 @@ impl Session {
                     if let Some(w) = sub.watcher {
                         self.engine.unwatch(w);
                     }
+                    self.args_bytes -= sub.args_bytes;
                     self.handle.forget(id);
                     self.removed.push(id);
                     self.metrics
