@@ -28,6 +28,8 @@ pub const REVOKED_SESSIONS_HEADER: &str = "x-ferrovex-revoked-sessions";
 /// Request header by which Ferrovex's own web origin proves itself to the site origin
 /// (`ferrovex_ssr::proxy` sends the same name); only then are revocations announced.
 pub const PROXY_KEY_HEADER: &str = "x-ferrovex-proxy-key";
+/// The browser's address, named by Ferrovex's own web proxy (with [`PROXY_KEY_HEADER`]).
+pub const CLIENT_ADDRESS_HEADER: &str = "x-ferrovex-client-address";
 
 /// Largest accepted auth request body.
 pub const MAX_AUTH_BODY: usize = 64 * 1024;
@@ -392,8 +394,27 @@ fn is_safe_relative_path(url: &str) -> bool {
     path.chars().all(word) && query.is_none_or(|q| q.chars().all(|c| word(c) || "=&%".contains(c)))
 }
 
-fn client_addr(addr: &SocketAddr) -> String {
-    addr.ip().to_string()
+/// The client a request comes from, for rate limits and the session's `ipAddress`: the peer,
+/// or, from Ferrovex's own web proxy (which proves itself with the proxy key), the address
+/// the proxy names in [`CLIENT_ADDRESS_HEADER`]. Anyone else's header is ignored (D3: behind
+/// the proxy every user would otherwise share the proxy's one bucket).
+fn client_addr(auth: &AuthService, headers: &HeaderMap, addr: &SocketAddr) -> String {
+    if from_own_proxy(auth, headers)
+        && let Some(ip) = header_str(headers, CLIENT_ADDRESS_HEADER)
+            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+    {
+        return ip.to_canonical().to_string();
+    }
+    addr.ip().to_canonical().to_string()
+}
+
+/// Whether the request presents the deployment's proxy key.
+fn from_own_proxy(auth: &AuthService, headers: &HeaderMap) -> bool {
+    let presented = headers
+        .get(PROXY_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    !presented.is_empty() && constant_time_eq(presented.as_bytes(), auth.proxy_key().as_bytes())
 }
 
 /// Set-Cookie headers for a new or refreshed session (plus the Convex JWT cookie).
@@ -488,7 +509,7 @@ async fn sign_up(
 ) -> Result<Response, Refusal> {
     let auth = &state.auth;
     check_origin(auth, &headers, true)?;
-    let client = client_addr(&addr);
+    let client = client_addr(auth, &headers, &addr);
     limited(auth, &client, "/sign-up")?;
     let body = parse_body(&headers, body)?;
     check_callback(auth, &body)?;
@@ -518,7 +539,7 @@ async fn sign_in(
 ) -> Result<Response, Refusal> {
     let auth = &state.auth;
     check_origin(auth, &headers, true)?;
-    let client = client_addr(&addr);
+    let client = client_addr(auth, &headers, &addr);
     limited(auth, &client, "/sign-in")?;
     let body = parse_body(&headers, body)?;
     let callback = check_callback(auth, &body)?;
@@ -614,12 +635,7 @@ fn revoked_answer(digests: &[String]) -> Response {
 /// nothing: the digests identify sessions and are no business of browsers. Revocations reach
 /// web origins through the in-process broadcast and Redis regardless.
 fn announced<'a>(auth: &AuthService, headers: &HeaderMap, digests: &'a [String]) -> &'a [String] {
-    let presented = headers
-        .get(PROXY_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !presented.is_empty() && constant_time_eq(presented.as_bytes(), auth.proxy_key().as_bytes())
-    {
+    if from_own_proxy(auth, headers) {
         digests
     } else {
         &[]
@@ -709,7 +725,7 @@ async fn change_password(
 ) -> Result<Response, Refusal> {
     let auth = &state.auth;
     check_origin(auth, &headers, false)?;
-    let client = client_addr(&addr);
+    let client = client_addr(auth, &headers, &addr);
     limited(auth, &client, "/change-password")?;
     let body = parse_body(&headers, body)?;
     let (current, new) = (
@@ -757,7 +773,7 @@ async fn delete_user(
         .transpose()?;
     // A password check is a guess and a scrypt run: limited like sign-in (D5).
     if password.is_some() {
-        limited(auth, &client_addr(&addr), "/delete-user")?;
+        limited(auth, &client_addr(auth, &headers, &addr), "/delete-user")?;
     }
     let (info, _) = require_session(auth, &headers).await?;
     let revoked = auth.delete_user(&info, password).await?;

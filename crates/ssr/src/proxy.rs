@@ -24,6 +24,9 @@ pub const REVOKED_SESSIONS_HEADER: &str = "x-ferrovex-revoked-sessions";
 /// Request header carrying the deployment's proxy key, so the site origin tells this proxy
 /// (and only it) which sessions a request revoked.
 pub const PROXY_KEY_HEADER: &str = "x-ferrovex-proxy-key";
+/// The browser's address, sent with the proxy key so the site origin rate-limits each user,
+/// not the proxy (the site ignores it without the key).
+pub const CLIENT_ADDRESS_HEADER: &str = "x-ferrovex-client-address";
 /// Largest request body forwarded.
 pub const MAX_PROXY_BODY: usize = 64 * 1024;
 /// Deadline of one proxied request.
@@ -174,6 +177,7 @@ async fn drop_revoked(
 
 async fn handle(
     State(state): State<ProxyState>,
+    extensions: axum::http::Extensions,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -227,6 +231,11 @@ async fn handle(
     }
     if let Some(key) = &state.proxy_key {
         req = req.header(PROXY_KEY_HEADER, key.as_str());
+        if let Some(axum::extract::ConnectInfo(peer)) =
+            extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            req = req.header(CLIENT_ADDRESS_HEADER, peer.ip().to_canonical().to_string());
+        }
     }
     let sent = body.clone();
     let Ok(req) = req.body(Full::new(body)) else {

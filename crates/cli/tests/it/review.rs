@@ -277,3 +277,75 @@ async fn d5_delete_user_password_guesses_are_rate_limited() {
     let (_, session) = session_of(&server, &[("cookie", &cookie)]).await;
     assert_eq!(session["user"]["email"], email, "{session}");
 }
+
+/// A JSON POST from a given local address (any 127.0.0.0/8 address is this machine).
+async fn post_from(ip: &str, url: &str, body: &Json, headers: &[(&str, &str)]) -> (u16, Json) {
+    use http_body_util::BodyExt;
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_local_address(Some(ip.parse().unwrap()));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Full<bytes::Bytes>>(connector);
+    let mut req = hyper::Request::post(url).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(body.to_string().into()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+}
+
+/// D3: behind Ferrovex's web proxy each browser has its own sign-in bucket (the proxy names
+/// the client with its key), and a client talking to the site directly cannot pick its
+/// bucket with the header.
+#[tokio::test(flavor = "multi_thread")]
+async fn d3_sign_in_limits_are_per_browser_behind_the_web_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let email = "d3@example.com";
+    sign_up(&server, email).await;
+    let wrong = json!({ "email": email, "password": "not the password" });
+    let through_proxy = format!("{}/api/auth/sign-in/email", server.web_url);
+    let origin = [("origin", server.web_url.as_str())];
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            post_from("127.0.0.2", &through_proxy, &wrong, &origin)
+                .await
+                .0,
+        );
+    }
+    assert!(
+        statuses.contains(&429),
+        "one browser is limited: {statuses:?}"
+    );
+    // Another browser behind the same proxy still gets its own answer.
+    let (status, body) = post_from("127.0.0.3", &through_proxy, &wrong, &origin).await;
+    assert_eq!(
+        status, 401,
+        "another browser shares the first one's bucket: {body}"
+    );
+    // Directly at the site, the header without the proxy key changes nothing.
+    let direct = format!("{}/api/auth/sign-in/email", server.site_url);
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let forged = format!("10.9.8.{i}");
+        statuses.push(
+            post_from(
+                "127.0.0.4",
+                &direct,
+                &wrong,
+                &[("x-ferrovex-client-address", &forged)],
+            )
+            .await
+            .0,
+        );
+    }
+    assert!(
+        statuses.contains(&429),
+        "a forged address escaped the limit: {statuses:?}"
+    );
+}
