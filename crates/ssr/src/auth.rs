@@ -217,6 +217,7 @@ impl SsrAuth {
             }
         }
         let start = Instant::now();
+        let exchange_started_ms = crate::cache::now_ms();
         let token = self.exchange(cookie_header.unwrap_or_default()).await;
         self.stats.exchange(token.is_some());
         timing.add(
@@ -249,6 +250,7 @@ impl SsrAuth {
                             jwt: token.clone(),
                             expires_at_ms,
                             proof,
+                            exchange_started_ms,
                         },
                     )
                     .await;

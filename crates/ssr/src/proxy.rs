@@ -300,6 +300,7 @@ mod tests {
             jwt: "jwt".into(),
             expires_at_ms: u64::MAX,
             proof: "proof".into(),
+            exchange_started_ms: crate::cache::now_ms(),
         }
     }
 

@@ -4,13 +4,23 @@
 //! are published on [`REVOKE_CHANNEL`]; every instance drops its in-process copy when the
 //! message arrives. When Redis is unreachable, lookups count as misses (pages fall back to the
 //! token exchange) and the log says so.
+//!
+//! A revocation wins against exchanges already under way (D1): it also writes a tombstone
+//! (`ferrovex:revoked:<digest>` = when, kept [`REVOCATION_MEMORY_MS`]) in the same `MULTI` as
+//! the delete, and a put is a script that stores nothing when a tombstone (or a clear-all
+//! tombstone) is newer than the exchange's start less [`CLOCK_MARGIN_MS`]. While the revocation
+//! channel is down, the in-process layer is not used (D15): a revocation published then
+//! would be missed, so every lookup asks Redis, which has it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 
-use crate::cache::{BoxFut, CachedToken, MemoryCache, TokenCache};
+use crate::cache::{
+    BoxFut, CLOCK_MARGIN_MS, CachedToken, MemoryCache, REVOCATION_MEMORY_MS, TokenCache, now_ms,
+};
 
 /// Longest wait for one Redis command before treating the cache as unavailable.
 pub const REDIS_DEADLINE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -18,6 +28,10 @@ pub const REDIS_DEADLINE: std::time::Duration = std::time::Duration::from_millis
 pub const REVOKE_CHANNEL: &str = "ferrovex:auth:revoke";
 /// Message on [`REVOKE_CHANNEL`] telling every instance to drop its whole local layer.
 const CLEAR_ALL: &str = "*";
+/// The tombstone written by [`TokenCache::clear`]: it blocks every put of an earlier exchange.
+const CLEARED_TOMBSTONE: &str = "ferrovex:revoked:*";
+/// Stores `KEYS[1]` unless tombstone `KEYS[2]` or `KEYS[3]` is at or after `ARGV[3]`.
+const PUT_SCRIPT: &str = "for i = 2, 3 do local t = redis.call('GET', KEYS[i]) if t and tonumber(t) >= tonumber(ARGV[3]) then return 0 end end redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
 /// Most keys deleted by one [`TokenCache::clear`].
 const MAX_CLEAR_KEYS: usize = 1_000_000;
 
@@ -25,19 +39,22 @@ const MAX_CLEAR_KEYS: usize = 1_000_000;
 pub struct RedisCache {
     conn: ConnectionManager,
     local: Arc<MemoryCache>,
+    /// Whether the revocation channel is subscribed (the local layer is trusted only then).
+    subscribed: Arc<AtomicBool>,
+}
+
+/// The tombstone of a cache key.
+fn tombstone(key: &str) -> String {
+    match key.strip_prefix("ferrovex:jwt:") {
+        Some(digest) => format!("ferrovex:revoked:{digest}"),
+        None => format!("ferrovex:revoked:{key}"),
+    }
 }
 
 impl std::fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RedisCache")
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl RedisCache {
@@ -47,11 +64,16 @@ impl RedisCache {
         let conn = ConnectionManager::new(client.clone()).await?;
         let local = Arc::new(MemoryCache::default());
         let listener_local = local.clone();
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let listening = subscribed.clone();
         tokio::spawn(async move {
             loop {
                 match client.get_async_pubsub().await {
                     Ok(mut pubsub) => {
                         if pubsub.subscribe(REVOKE_CHANNEL).await.is_ok() {
+                            // Revocations published while unsubscribed were missed.
+                            listener_local.clear();
+                            listening.store(true, Ordering::Release);
                             let mut messages = pubsub.on_message();
                             while let Some(msg) = messages.next().await {
                                 match msg.get_payload::<String>() {
@@ -62,6 +84,7 @@ impl RedisCache {
                             }
                         }
                         // The subscription ended: everything local may be stale.
+                        listening.store(false, Ordering::Release);
                         listener_local.clear();
                         tracing::warn!(
                             "auth cache: lost the Redis revocation channel; reconnecting"
@@ -74,16 +97,30 @@ impl RedisCache {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });
-        Ok(RedisCache { conn, local })
+        Ok(RedisCache {
+            conn,
+            local,
+            subscribed,
+        })
+    }
+}
+
+impl RedisCache {
+    /// Whether the revocation channel is subscribed now (while it is not, every lookup goes to
+    /// Redis).
+    pub fn revocations_live(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
     }
 }
 
 impl TokenCache for RedisCache {
     fn get<'a>(&'a self, key: &'a str, now: u64) -> BoxFut<'a, Option<CachedToken>> {
         Box::pin(async move {
-            if let Some(hit) = self.local.get(key, now).await {
+            let trusted = self.subscribed.load(Ordering::Acquire);
+            if trusted && let Some(hit) = self.local.get(key, now).await {
                 return Some(hit);
             }
+            let started = now_ms();
             let mut conn = self.conn.clone();
             let mut get = redis::cmd("GET");
             get.arg(key);
@@ -106,11 +143,15 @@ impl TokenCache for RedisCache {
                 jwt: parsed["jwt"].as_str()?.to_owned(),
                 expires_at_ms: parsed["exp"].as_u64()?,
                 proof: parsed["proof"].as_str()?.to_owned(),
+                // The local copy is as old as this read: a revocation arriving meanwhile wins.
+                exchange_started_ms: started,
             };
             if token.expires_at_ms <= now {
                 return None;
             }
-            self.local.put(key, token.clone()).await;
+            if trusted {
+                self.local.put(key, token.clone()).await;
+            }
             Some(token)
         })
     }
@@ -125,11 +166,19 @@ impl TokenCache for RedisCache {
                 serde_json::json!({"jwt": token.jwt, "exp": token.expires_at_ms, "proof": token.proof})
                     .to_string();
             let mut conn = self.conn.clone();
-            let mut set = redis::cmd("SET");
-            set.arg(key).arg(value).arg("PX").arg(ttl);
-            let store = set.query_async::<()>(&mut conn);
+            let mut put = redis::cmd("EVAL");
+            put.arg(PUT_SCRIPT)
+                .arg(3)
+                .arg(key)
+                .arg(tombstone(key))
+                .arg(CLEARED_TOMBSTONE)
+                .arg(value)
+                .arg(ttl)
+                .arg(token.exchange_started_ms.saturating_sub(CLOCK_MARGIN_MS));
+            let store = put.query_async::<i64>(&mut conn);
             match tokio::time::timeout(REDIS_DEADLINE, store).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(1)) => {}
+                Ok(Ok(_)) => return,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "auth cache unavailable (Redis): token not cached")
                 }
@@ -137,7 +186,9 @@ impl TokenCache for RedisCache {
                     tracing::warn!("auth cache unavailable (Redis timed out): token not cached")
                 }
             }
-            self.local.put(key, token).await;
+            if self.subscribed.load(Ordering::Acquire) {
+                self.local.put(key, token).await;
+            }
         })
     }
 
@@ -146,7 +197,14 @@ impl TokenCache for RedisCache {
             self.local.remove(key).await;
             let mut conn = self.conn.clone();
             let mut pipe = redis::pipe();
-            pipe.cmd("DEL")
+            pipe.atomic()
+                .cmd("SET")
+                .arg(tombstone(key))
+                .arg(now_ms())
+                .arg("PX")
+                .arg(REVOCATION_MEMORY_MS)
+                .ignore()
+                .cmd("DEL")
                 .arg(key)
                 .ignore()
                 .cmd("PUBLISH")
@@ -166,6 +224,17 @@ impl TokenCache for RedisCache {
         Box::pin(async move {
             self.local.clear();
             let mut conn = self.conn.clone();
+            let mut mark = redis::cmd("SET");
+            mark.arg(CLEARED_TOMBSTONE)
+                .arg(now_ms())
+                .arg("PX")
+                .arg(REVOCATION_MEMORY_MS);
+            if !matches!(
+                tokio::time::timeout(REDIS_DEADLINE, mark.query_async::<()>(&mut conn)).await,
+                Ok(Ok(()))
+            ) {
+                tracing::warn!("auth cache: could not mark the Redis cache cleared");
+            }
             let mut cursor: u64 = 0;
             let mut deleted = 0;
             loop {

@@ -349,3 +349,103 @@ async fn d3_sign_in_limits_are_per_browser_behind_the_web_proxy() {
         "a forged address escaped the limit: {statuses:?}"
     );
 }
+
+fn token_started(started_ms: u64) -> ferrovex::ssr::cache::CachedToken {
+    ferrovex::ssr::cache::CachedToken {
+        jwt: "header.claims.signature".to_owned(),
+        expires_at_ms: ferrovex::ssr::cache::now_ms() + 600_000,
+        proof: "proof".to_owned(),
+        exchange_started_ms: started_ms,
+    }
+}
+
+/// D1: a revocation wins against a token exchange already under way, in the memory cache and
+/// in Redis (also when the revocation happens on another web instance, and for a clear-all).
+#[tokio::test(flavor = "multi_thread")]
+async fn d1_a_revocation_wins_against_an_exchange_in_flight() {
+    use ferrovex::ssr::cache::{MemoryCache, TokenCache, cache_key, now_ms};
+    use ferrovex::ssr::redis_cache::RedisCache;
+    let redis = crate::web::Redis::start();
+    let a = RedisCache::connect(&redis.url).await.unwrap();
+    let b = RedisCache::connect(&redis.url).await.unwrap();
+    let memory = MemoryCache::default();
+    let caches: [(&str, &dyn TokenCache, &dyn TokenCache); 3] = [
+        ("memory", &memory, &memory),
+        ("redis, one instance", &a, &a),
+        ("redis, revoked on another instance", &a, &b),
+    ];
+    for (i, (name, exchanging, revoking)) in caches.into_iter().enumerate() {
+        let key = cache_key(&format!("session-{i}"));
+        let started = now_ms();
+        // The exchange is at the site; meanwhile the session is revoked.
+        revoking.remove(&key).await;
+        exchanging.put(&key, token_started(started)).await;
+        assert!(
+            exchanging.get(&key, now_ms()).await.is_none(),
+            "{name}: the revoked session's JWT was cached"
+        );
+        assert!(revoking.get(&key, now_ms()).await.is_none(), "{name}");
+        // Another session's exchange is unaffected.
+        let other = cache_key(&format!("other-{i}"));
+        exchanging.put(&other, token_started(now_ms())).await;
+        assert!(exchanging.get(&other, now_ms()).await.is_some(), "{name}");
+    }
+    // A clear-all wins against earlier exchanges too (after it, puts are held back for the
+    // clock margin, so this comes last).
+    for (name, exchanging, revoking) in [
+        (
+            "memory",
+            &memory as &dyn TokenCache,
+            &memory as &dyn TokenCache,
+        ),
+        ("redis", &a, &b),
+    ] {
+        let later = cache_key(&format!("later-{name}"));
+        let started = now_ms();
+        revoking.clear().await;
+        exchanging.put(&later, token_started(started)).await;
+        assert!(
+            exchanging.get(&later, now_ms()).await.is_none(),
+            "{name}: put after clear"
+        );
+    }
+}
+
+/// D15: while a web instance's Redis revocation channel is down, it does not answer from its
+/// in-process layer, so a revocation published meanwhile is not missed.
+#[tokio::test(flavor = "multi_thread")]
+async fn d15_redis_revocations_do_not_fail_open_while_the_channel_reconnects() {
+    use ferrovex::ssr::cache::{TokenCache, cache_key, now_ms};
+    use ferrovex::ssr::redis_cache::RedisCache;
+    let redis = crate::web::Redis::start();
+    let a = RedisCache::connect(&redis.url).await.unwrap();
+    let b = RedisCache::connect(&redis.url).await.unwrap();
+    let wait = |what: &'static str, cache: &RedisCache, live: bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while cache.revocations_live() != live {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    wait("a subscribes", &a, true);
+    // Drop every pub/sub connection on the server: the instances reconnect in a second.
+    let killed = std::process::Command::new("redis-cli")
+        .args(["-u", &redis.url, "CLIENT", "KILL", "TYPE", "pubsub"])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    wait("a notices", &a, false);
+    let key = cache_key("session-d15");
+    b.put(&key, token_started(now_ms())).await;
+    assert!(
+        a.get(&key, now_ms()).await.is_some(),
+        "read through to Redis"
+    );
+    b.remove(&key).await;
+    assert!(
+        a.get(&key, now_ms()).await.is_none(),
+        "the revoked JWT was served from the local layer while the channel was down"
+    );
+    wait("a resubscribes", &a, true);
+    assert!(a.get(&key, now_ms()).await.is_none());
+}

@@ -107,13 +107,13 @@ async fn browser_suite_passes_in_headless_chromium_and_firefox() {
 }
 
 /// A throwaway Redis server on a free port.
-struct Redis {
+pub(crate) struct Redis {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Redis {
-    fn start() -> Redis {
+    pub(crate) fn start() -> Redis {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
