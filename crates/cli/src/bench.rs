@@ -35,6 +35,10 @@ pub enum Suite {
     /// SQLite beside PostgreSQL, and 1 to 3 instances on one PostgreSQL (a throwaway cluster
     /// unless `--database-url` is given; not part of `all`).
     Scaleout,
+    /// A mixed load (queries, mutations, subscription churn, sign-ins, SSR pages) for
+    /// `--duration-secs`, with RSS, descriptors, errors and p99 each `--interval-secs` (not
+    /// part of `all`; exits non-zero on any error).
+    Soak,
     /// `ferrovex dev`: a one-line edit in a scaffolded app until its result is served (needs
     /// this checkout and cargo; not part of `all`).
     Dev,
@@ -68,6 +72,9 @@ pub struct BenchArgs {
     /// Jobs due at once in the scheduler suite.
     #[arg(long, default_value_t = 10_000)]
     pub jobs: u32,
+    /// Report interval of the soak suite, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub interval_secs: u64,
     /// Edits in the dev suite.
     #[arg(long, default_value_t = 7)]
     pub edits: usize,
@@ -333,6 +340,19 @@ fn static_jwks() -> anyhow::Result<String> {
 
 /// Runs the chosen measurements and prints a Markdown table.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.suite == Suite::Soak {
+        let (report, errors) = crate::bench_soak::soak(
+            Duration::from_secs(args.duration_secs.max(1)),
+            Duration::from_secs(args.interval_secs.max(1)),
+        )
+        .await?;
+        println!("{report}");
+        return Ok(if errors == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let mut rows = Vec::new();
     if matches!(args.suite, Suite::All | Suite::Http) {
         let store_dir = tempfile::tempdir()?;

@@ -204,3 +204,50 @@ async fn a_413_closes_its_connection_so_the_unread_body_is_never_parsed_as_a_req
     assert_eq!(status, 413);
     assert_eq!(headers["connection"], "close");
 }
+
+/// The short soak CI runs (`bench --suite soak`): 20 s of mixed load with no error, and no
+/// descriptor growth: not between the first and the last interval under churn, and none left
+/// once the deployment has stopped. No timing is checked.
+#[test]
+fn a_short_soak_has_no_errors_and_leaks_no_descriptors() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrovex"))
+        .args([
+            "bench",
+            "--suite",
+            "soak",
+            "--duration-secs",
+            "20",
+            "--interval-secs",
+            "5",
+        ])
+        .env("FERROVEX_LOG", "warn")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fds: Vec<usize> = report
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" s | "))
+        .map(|l| l.split('|').nth(3).unwrap().trim().parse().unwrap())
+        .collect();
+    assert!(fds.len() >= 3, "{report}");
+    assert!(
+        fds.last().unwrap() <= &(fds[0] + 8),
+        "descriptors grew under load: {fds:?}\n{report}"
+    );
+    let summary = report.lines().find(|l| l.starts_with("errors: ")).unwrap();
+    assert!(summary.starts_with("errors: 0;"), "{report}");
+    let numbers: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (before, after) = (numbers[1], numbers[2]);
+    assert!(
+        after <= before + 4,
+        "{after} descriptors open after stopping, {before} before\n{report}"
+    );
+}
