@@ -195,6 +195,9 @@ struct MutationExtra {
     hook: Option<crate::scheduler::JobHook>,
 }
 
+/// The client-visible failure of a write refused because the storage is full.
+pub const STORAGE_FULL: &str = "StorageFull: the server's storage is full, so this write was not committed; retry once space is freed";
+
 /// Convex's answer for a path no client may call: missing, or internal.
 fn not_found(path: &FunctionPath) -> FunctionFailure {
     FunctionFailure::Message(format!("Could not find public function for '{path}'."))
@@ -209,6 +212,19 @@ pub(crate) fn to_failure_label(path: &str, error: FnError) -> FunctionFailure {
     match error {
         FnError::Convex(e) => FunctionFailure::convex(e.data),
         FnError::InvalidArgs(message) => FunctionFailure::Message(message),
+        FnError::Internal(e)
+            if matches!(
+                e.downcast_ref::<EngineError>(),
+                Some(EngineError::Store(ferrovex_store::StoreError::Full(_)))
+            ) || matches!(
+                e.downcast_ref::<ferrovex_store::StoreError>(),
+                Some(ferrovex_store::StoreError::Full(_))
+            ) =>
+        {
+            // The caller can act on this one (retry later), and it reveals nothing inside.
+            tracing::error!(path = %path, error = %e, "a write failed: storage is full");
+            FunctionFailure::Message(STORAGE_FULL.to_owned())
+        }
         FnError::Internal(e) => {
             let id = request_id();
             tracing::error!(path = %path, request_id = %id, error = %e, "function failed");

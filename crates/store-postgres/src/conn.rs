@@ -94,6 +94,12 @@ pub(crate) struct Conn {
 pub(crate) fn backend(e: tokio_postgres::Error) -> StoreError {
     // The server's own message (with its SQLSTATE) when there is one.
     match e.as_db_error() {
+        // disk_full.
+        Some(db) if db.code().code() == "53100" => StoreError::Full(format!(
+            "PostgreSQL: {} ({})",
+            db.message(),
+            db.code().code()
+        )),
         Some(db) => StoreError::Backend(format!(
             "PostgreSQL: {} ({})",
             db.message(),

@@ -61,7 +61,12 @@ CREATE TABLE IF NOT EXISTS meta (
 ";
 
 pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Full(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
 }
 
 fn pragmas(conn: &Connection, durability: Durability) -> Result<(), StoreError> {

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The index named in a read is not part of the schema.
     #[error("index {0} does not exist")]
     UnknownIndex(String),
+    /// The disk (or the database's quota) is full: the write was not committed. Reads go on,
+    /// and writes work again once space returns.
+    #[error("storage is full: {0}")]
+    Full(String),
     /// The storage is shutting down or its writer is gone.
     #[error("storage is shut down")]
     Closed,

@@ -8,6 +8,7 @@ mod auth;
 mod common;
 mod connections;
 mod demo_access;
+mod disk;
 mod docs;
 mod http;
 mod http_actions;
