@@ -21,6 +21,8 @@ import { createInterface } from "node:readline";
 import { ConvexClient, ConvexHttpClient } from "convex/browser";
 import { anyApi } from "convex/server";
 import { ConvexError } from "convex/values";
+// The WebSocket library the official client itself uses in Node (pinned by `convex`).
+import WebSocket from "ws";
 
 const FERROVEX_BIN = process.env.FERROVEX_BIN;
 if (!FERROVEX_BIN) {
@@ -405,6 +407,26 @@ describe("sync protocol over WebSocket", () => {
         `round ${round}: ${started + 10} increments made, the counter showed ${JSON.stringify(shown)}`,
       );
     }
+  });
+
+  test("an oversized frame is closed with 1009 MessageTooBig, every time", async () => {
+    // Node's ws reads while it is still sending the frame; a server that closed the socket
+    // on the unread rest would reset the connection and lose its close frame (1006).
+    const codes = [];
+    for (let i = 0; i < 6; i++) {
+      codes.push(
+        await new Promise((resolve) => {
+          const ws = new WebSocket(`${server.url.replace("http", "ws")}/api/sync`);
+          ws.on("open", () => {
+            ws.send(JSON.stringify({ type: "Connect", sessionId: randomUUID(), connectionCount: 0, lastCloseReason: null }));
+            ws.send(JSON.stringify({ type: "Mutation", requestId: 0, udfPath: "messages:send", args: [{ author: "a", body: "x".repeat(9 << 20) }] }));
+          });
+          ws.on("close", (code, reason) => resolve(`${code} ${reason.toString().split(":")[0]}`));
+          ws.on("error", () => {});
+        }),
+      );
+    }
+    assert.deepStrictEqual(codes, Array(6).fill("1009 MessageTooBig"));
   });
 
   test("a query right after an awaited mutation sees the write (read-your-writes)", async (t) => {

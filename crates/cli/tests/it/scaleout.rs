@@ -174,7 +174,7 @@ async fn protocol_suites_pass_on_postgres() {
         "sync_client.test.mjs",
         "convex",
         &[("DATABASE_URL", &fresh)],
-        13,
+        14,
     )
     .await;
     let stored = cluster

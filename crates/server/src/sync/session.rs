@@ -45,7 +45,12 @@ enum End {
     Auth,
     /// The client was silent too long.
     Timeout,
+    /// A frame over the size limit: 1009 was queued.
+    TooBig,
 }
+
+/// How long a socket closed for an oversized frame stays open after its close frame.
+const TOO_BIG_GRACE: Duration = Duration::from_secs(1);
 
 /// Work finished outside the main loop.
 enum Event {
@@ -265,8 +270,10 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                                 code: close_code::SIZE,
                                 reason: Utf8Bytes::from(format!("MessageTooBig: frames are limited to {} bytes", super::MAX_FRAME_BYTES)),
                             })));
+                            Err(End::TooBig)
+                        } else {
+                            Err(End::Gone)
                         }
-                        Err(End::Gone)
                     }
                     Some(Ok(Message::Text(text))) => session.on_text(text.as_str(), &session_id_cell).await,
                     Some(Ok(Message::Binary(_))) => Err(End::Protocol("binary frames are not part of the protocol".to_owned())),
@@ -318,12 +325,20 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                 reason: Utf8Bytes::from_static("ClientTimeout"),
             })));
         }
-        End::Gone => {}
+        End::Gone | End::TooBig => {}
     }
     session.close();
     mutation_worker.abort();
     drop(session);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    if matches!(end, End::TooBig) {
+        // The rest of the oversized frame is still arriving. Closing the socket on unread
+        // data makes the kernel answer with a reset, which can reach the client before it
+        // has read the close frame (it then reports 1006, not 1009): keep the socket open a
+        // moment so the client reads the close frame and closes first.
+        tokio::time::sleep(TOO_BIG_GRACE).await;
+        drop(stream);
+    }
     metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
 }
 
