@@ -47,22 +47,6 @@ async fn next_json(ws: &mut Ws) -> Option<Json> {
     }
 }
 
-/// Waits for the close frame and returns its code and reason.
-async fn close_reason(ws: &mut Ws) -> Option<(u16, String)> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("timed out waiting for close")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => {
-                return Some((u16::from(frame.code), frame.reason.to_string()));
-            }
-            Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => {}
-        }
-    }
-}
-
 fn connect_msg(session: &str) -> Json {
     json!({"type": "Connect", "sessionId": session, "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 0})
 }
