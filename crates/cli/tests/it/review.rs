@@ -191,6 +191,15 @@ async fn a_malformed_log_filter_is_named_in_a_warning() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(found, "{:?}", server.stderr.lock());
+    // Written to a pipe, the log carries no colour codes.
+    let coloured: Vec<String> = server
+        .stderr
+        .lock()
+        .iter()
+        .filter(|l| l.contains('\u{1b}'))
+        .cloned()
+        .collect();
+    assert!(coloured.is_empty(), "{coloured:?}");
 }
 
 /// D12: the dashboard shows no argument value (validation errors quote them), and neither it
