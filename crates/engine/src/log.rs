@@ -31,6 +31,11 @@ pub enum Transport {
     Cron,
     /// An HTTP action on the site origin.
     Http,
+    /// The HTTP API with the admin key (`Authorization: Convex <key>`): internal functions
+    /// are callable.
+    AdminHttpApi,
+    /// The sync WebSocket authenticated with the admin key: internal functions are callable.
+    AdminWebSocket,
 }
 
 impl Transport {
@@ -43,6 +48,8 @@ impl Transport {
             Transport::Scheduler => "scheduler",
             Transport::Cron => "cron",
             Transport::Http => "HTTP action",
+            Transport::AdminHttpApi => "HTTP API, admin",
+            Transport::AdminWebSocket => "WebSocket, admin",
         }
     }
 
@@ -55,6 +62,8 @@ impl Transport {
             Transport::Scheduler => "scheduler",
             Transport::Cron => "cron",
             Transport::Http => "http-action",
+            Transport::AdminHttpApi => "admin-http",
+            Transport::AdminWebSocket => "admin-ws",
         }
     }
 }

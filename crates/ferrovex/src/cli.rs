@@ -24,7 +24,7 @@ pub(crate) struct AppCli {
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Start the deployment on the embedded SQLite defaults and print its URLs.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Call a function on a running deployment and print its result as JSON.
     Run(run::RunArgs),
     /// Print (`latest`) or rotate (`rotate`) the JWT signing keys as a `JWKS` value.
@@ -37,7 +37,7 @@ pub enum Command {
 /// Runs one of the common verbs for `deployment`.
 pub async fn run_command(deployment: &Deployment, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve::serve(deployment, args).await,
+        Command::Serve(args) => serve::serve(deployment, *args).await,
         Command::Run(args) => run::run(args).await,
         Command::Jwks(args) => jwks::jwks(&deployment.app, args).await,
         Command::Codegen(args) => codegen::codegen(&deployment.app, &args),

@@ -37,6 +37,7 @@
 // `#[derive(Type)]` names `::ferrovex`; this makes that path work inside the crate too.
 extern crate self as ferrovex;
 
+pub mod admin_key;
 mod cli;
 pub mod codegen;
 mod connections;

@@ -16,6 +16,9 @@ pub struct RunArgs {
     /// URL of the deployment's API origin.
     #[arg(long, env = "FERROVEX_URL", default_value = "http://127.0.0.1:3210")]
     pub url: String,
+    /// The deployment's admin key, to call internal functions (`Authorization: Convex <key>`).
+    #[arg(long, env = "FERROVEX_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
     /// Print values as Convex-encoded JSON (lossless) instead of plain JSON (where int64s are
     /// plain integers).
     #[arg(long)]
@@ -109,8 +112,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let body = serde_json::json!({
             "path": args.path, "args": fn_args, "format": "convex_encoded_json"
         });
-        let (status, bytes) = client
-            .post_json(&url, serde_json::to_vec(&body)?)
+        let mut headers = vec![("content-type", "application/json".to_owned())];
+        if let Some(key) = args.admin_key.as_deref().filter(|k| !k.trim().is_empty()) {
+            headers.push(("authorization", format!("Convex {}", key.trim())));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, bytes) = client
+            .request("POST", &url, &headers, serde_json::to_vec(&body)?)
             .await
             .with_context(|| format!("cannot reach {}", args.url))?;
         let reply: serde_json::Value = match serde_json::from_slice(&bytes) {

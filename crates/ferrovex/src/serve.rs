@@ -87,6 +87,15 @@ pub struct ServeArgs {
         default_value = "127.0.0.1,::1"
     )]
     pub trusted_proxies: Vec<IpAddr>,
+    /// The admin key (Convex's admin auth: `Authorization: Convex <key>`, the dashboard, `run
+    /// --admin-key`). Without one, a key is generated on the first start and kept in
+    /// `<data dir>/admin_key` (owner-only).
+    #[arg(long, env = "FERROVEX_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Serve `/metrics` without the admin key on a non-loopback `--host` (on loopback it is
+    /// always open).
+    #[arg(long, env = "FERROVEX_METRICS_PUBLIC", default_value_t = false, action = clap::ArgAction::Set)]
+    pub metrics_public: bool,
     /// The built-in demo only: run its cron (incrementing the counter `cron`) every N seconds.
     #[arg(long, env = "FERROVEX_DEMO_CRON_SECS")]
     pub demo_cron_secs: Option<u64>,
@@ -194,6 +203,8 @@ impl ServeArgs {
             demo_cron_secs: None,
             api_url: None,
             web_url: None,
+            admin_key: None,
+            metrics_public: false,
             header_timeout_secs: 10,
             max_connections: ferrovex_listener::DEFAULT_MAX_CONNECTIONS,
             // Load generators open thousands of sockets from one address.
@@ -300,6 +311,8 @@ pub struct Running {
     pub urls: PublicUrls,
     /// The engine (for shutdown).
     pub engine: Engine,
+    /// Where the admin key came from (the banner names the file, never the key).
+    pub admin_key: crate::admin_key::AdminKeySource,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     maintenance: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -522,11 +535,21 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         servers.push(started.server);
         sections.extend(started.metrics);
     }
+    let (admin, admin_source) =
+        crate::admin_key::resolve(args.admin_key.as_deref(), &args.data_dir)?;
     let api_state = ApiState {
         engine: engine.clone(),
         verifier: Some(verifier.clone()),
         auth: Some(auth.clone()),
         sections,
+        admin: Some(Arc::new(admin)),
+        operator: if args.host.is_loopback() {
+            ferrovex_server::OperatorAccess::Open
+        } else {
+            ferrovex_server::OperatorAccess::KeyRequired {
+                metrics_public: args.metrics_public,
+            }
+        },
     };
     let api = tokio::spawn(ferrovex_server::serve_api(
         api_listener,
@@ -558,6 +581,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         web_addr,
         urls,
         engine,
+        admin_key: admin_source,
         servers: {
             servers.push(api);
             servers.push(site);
@@ -624,6 +648,14 @@ pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<E
         println!("  web:   {}", show(web, addr));
     }
     println!("  dashboard: {}/_dashboard", running.urls.api);
+    match &running.admin_key {
+        crate::admin_key::AdminKeySource::Flag => {
+            println!("  admin key: from --admin-key / FERROVEX_ADMIN_KEY");
+        }
+        crate::admin_key::AdminKeySource::File(path) => {
+            println!("  admin key: cat {}", path.display());
+        }
+    }
     println!("Press Ctrl-C to stop.");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

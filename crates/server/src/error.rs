@@ -29,6 +29,12 @@ pub enum ApiError {
     /// A bad or unverifiable `Authorization` header.
     #[error("{0}")]
     InvalidAuthHeader(String),
+    /// A wrong admin key (Convex's `BadAdminKey`).
+    #[error("The provided admin key was invalid for this instance")]
+    BadAdminKey,
+    /// Too many wrong admin keys lately.
+    #[error("Too many wrong admin keys; try again in a few seconds")]
+    TooManyRequests,
 }
 
 impl ApiError {
@@ -42,6 +48,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
             ApiError::NotFound(_) => "NotFound",
             ApiError::InvalidAuthHeader(_) => "InvalidAuthHeader",
+            ApiError::BadAdminKey => "BadAdminKey",
+            ApiError::TooManyRequests => "TooManyRequests",
         }
     }
 
@@ -50,7 +58,8 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::InvalidAuthHeader(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidAuthHeader(_) | ApiError::BadAdminKey => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }

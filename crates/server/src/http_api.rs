@@ -40,7 +40,15 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/_dashboard", get(crate::dashboard::handler))
         .route("/_dashboard/jobs", get(crate::jobs_view::page))
         .route("/_dashboard/jobs/cancel", post(crate::jobs_view::cancel))
-        .route("/metrics", get(crate::metrics::handler));
+        .route(
+            crate::operator::LOGIN_PATH,
+            get(crate::operator::login_form).post(crate::operator::login),
+        )
+        .route("/metrics", get(crate::metrics::handler))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::operator::guard,
+        ));
     Router::new()
         .route("/", get(root))
         .route("/version", get(version))
@@ -150,12 +158,37 @@ fn outcome_response(outcome: Outcome, format: ValueFormat) -> Response {
     (StatusCode::OK, Json(body)).into_response()
 }
 
-/// The caller's identity from `Authorization: Bearer <jwt>`; no header means anonymous.
+/// The caller: `Authorization: Bearer <jwt>` is a user; `Authorization: Convex <key>[:<id>]`
+/// is an admin (internal functions callable), optionally acting as a user; no header is
+/// anonymous. The transport says which, for the engine and the log.
 async fn identity(
     state: &ApiState,
     headers: &HeaderMap,
-) -> Result<Option<Arc<Identity>>, ApiError> {
-    bearer_identity(state.verifier.as_ref(), headers).await
+) -> Result<(Option<Arc<Identity>>, Transport), ApiError> {
+    if let Some(raw) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some((scheme, credential)) = raw.trim().split_once(' ')
+        && scheme.eq_ignore_ascii_case("convex")
+    {
+        let admin = state.admin.as_ref().ok_or(ApiError::BadAdminKey)?;
+        let (key, acting) = crate::admin::split_credential(credential);
+        let refused = |r: crate::admin::AdminRefusal| match r {
+            crate::admin::AdminRefusal::BadKey => ApiError::BadAdminKey,
+            crate::admin::AdminRefusal::TooMany => ApiError::TooManyRequests,
+            crate::admin::AdminRefusal::BadIdentity(why) => ApiError::InvalidAuthHeader(why),
+        };
+        admin.check(key).map_err(refused)?;
+        let identity = acting
+            .map(crate::admin::acting_as_base64)
+            .transpose()
+            .map_err(refused)?;
+        return Ok((identity, Transport::AdminHttpApi));
+    }
+    Ok((
+        bearer_identity(state.verifier.as_ref(), headers).await?,
+        Transport::HttpApi,
+    ))
 }
 
 /// The identity of `Authorization: Bearer <jwt>` verified by `verifier`; none without the
@@ -173,7 +206,8 @@ pub(crate) async fn bearer_identity(
     let (scheme, token) = raw.trim().split_once(' ').unwrap_or((raw, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::InvalidAuthHeader(
-            "only \"Authorization: Bearer <token>\" is supported".to_owned(),
+            "only \"Authorization: Bearer <token>\" (or \"Convex <admin key>\") is supported"
+                .to_owned(),
         ));
     }
     let verifier = verifier.ok_or_else(|| {
@@ -192,7 +226,7 @@ async fn call(
     kind: Option<FunctionKind>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let identity = identity(state, headers).await?;
+    let (identity, transport) = identity(state, headers).await?;
     let mut map = body_json(body)?;
     let path = string_field(&mut map, "path")?
         .ok_or_else(|| ApiError::BadJsonBody("missing \"path\"".to_owned()))?;
@@ -206,13 +240,13 @@ async fn call(
         Some(kind) => {
             state
                 .engine
-                .call_as(Some(kind), &path, args, Transport::HttpApi, identity)
+                .call_as(Some(kind), &path, args, transport, identity)
                 .await
         }
         None => {
             state
                 .engine
-                .call_as(None, &path, args, Transport::HttpApi, identity)
+                .call_as(None, &path, args, transport, identity)
                 .await
         }
     };
@@ -257,7 +291,7 @@ async fn post_run(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let identity = identity(&state, &headers).await?;
+    let (identity, transport) = identity(&state, &headers).await?;
     let path =
         FunctionPath::from_url_path(&raw_path).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
     let is_empty = body
@@ -275,7 +309,7 @@ async fn post_run(
     let args = parse_args(map.remove("args"))?;
     let outcome = state
         .engine
-        .call_as(None, &path, args, Transport::HttpApi, identity)
+        .call_as(None, &path, args, transport, identity)
         .await;
     Ok(outcome_response(outcome, format))
 }
@@ -285,7 +319,7 @@ async fn get_query(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let identity = identity(&state, &headers).await?;
+    let (identity, transport) = identity(&state, &headers).await?;
     let path = params
         .get("path")
         .ok_or_else(|| ApiError::BadJsonBody("missing query parameter \"path\"".to_owned()))?;
@@ -300,13 +334,7 @@ async fn get_query(
     let args = parse_args(args)?;
     let outcome = state
         .engine
-        .call_as(
-            Some(FunctionKind::Query),
-            &path,
-            args,
-            Transport::HttpApi,
-            identity,
-        )
+        .call_as(Some(FunctionKind::Query), &path, args, transport, identity)
         .await;
     Ok(outcome_response(outcome, format))
 }

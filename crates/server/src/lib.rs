@@ -1,6 +1,7 @@
 //! The HTTP edge of Ferrovex. Only this crate knows HTTP and JSON request shapes; it converts
 //! them to engine calls and engine outcomes back to the Convex wire format.
 
+pub mod admin;
 pub mod auth_log;
 mod dashboard;
 mod error;
@@ -9,6 +10,7 @@ mod http_actions;
 mod http_api;
 mod jobs_view;
 mod metrics;
+pub mod operator;
 pub mod site;
 pub mod sync;
 
@@ -36,7 +38,13 @@ pub struct ApiState {
     /// Counters of other components in this process (the web origin), shown on `/metrics`
     /// and the dashboard.
     pub sections: Vec<Arc<dyn MetricsSection>>,
+    /// The admin key; `None` refuses every admin credential.
+    pub admin: Option<Arc<admin::AdminKey>>,
+    /// Whether the dashboard and `/metrics` need the admin key.
+    pub operator: OperatorAccess,
 }
+
+pub use operator::OperatorAccess;
 
 /// Counters of a component outside the API origin (for example the web origin running in the
 /// same process), added to `/metrics` and to a dashboard card.

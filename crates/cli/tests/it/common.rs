@@ -93,7 +93,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let mut url = None;
         let mut site_url = None;
-        // Apps without a web origin print no `web:` line; the dashboard line comes last.
+        // Apps without a web origin print no `web:` line; the Ctrl-C hint comes last.
         // A public URL that is not the bound address is followed by `(listening on URL)`:
         // tests talk to where it listens.
         let listening = |rest: &str| -> String {
@@ -119,7 +119,7 @@ impl Server {
             if let Some(rest) = line.trim().strip_prefix("web:") {
                 web_url = listening(rest);
             }
-            if line.trim().starts_with("dashboard:") {
+            if line.trim().starts_with("Press Ctrl-C") {
                 break;
             }
         }

@@ -3,6 +3,7 @@
 // Test helpers may panic: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod app;
 mod auth;
 mod common;

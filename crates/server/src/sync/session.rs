@@ -60,6 +60,8 @@ enum Event {
 
 struct MutationJob {
     identity: Option<Arc<Identity>>,
+    /// `WebSocket`, or `AdminWebSocket` after an admin `Authenticate`.
+    transport: Transport,
     request_id: u32,
     path: Result<FunctionPath, String>,
     args: Result<Value, String>,
@@ -103,6 +105,11 @@ struct Session {
     identity: Option<Arc<Identity>>,
     /// Verifies `Authenticate` tokens.
     verifier: Option<Arc<Verifier>>,
+    /// `WebSocket`, or `AdminWebSocket` once authenticated with the admin key (internal
+    /// functions callable).
+    transport: Transport,
+    /// The deployment's admin key, for `Authenticate` with `tokenType: "Admin"`.
+    admin: Option<Arc<crate::admin::AdminKey>>,
     /// A Transition must still reach this timestamp (a mutation's commit), so the update is
     /// retried shortly even without a new invalidation.
     owed_ts: Option<Timestamp>,
@@ -129,6 +136,35 @@ fn hash_outcome(msg: &Json) -> u64 {
 }
 
 /// Decodes the `args` array of a client message (`[{...}]`).
+/// Convex's `UserIdentityAttributes` as the JSON object [`crate::admin::acting_as`] reads.
+fn attributes_json(a: &convex_sync_types::UserIdentityAttributes) -> Json {
+    let mut map = serde_json::Map::new();
+    let mut put = |name: &str, value: Option<Json>| {
+        if let Some(v) = value {
+            map.insert(name.to_owned(), v);
+        }
+    };
+    put("subject", a.subject.clone().map(Json::from));
+    put("issuer", a.issuer.clone().map(Json::from));
+    put("name", a.name.clone().map(Json::from));
+    put("givenName", a.given_name.clone().map(Json::from));
+    put("familyName", a.family_name.clone().map(Json::from));
+    put("nickname", a.nickname.clone().map(Json::from));
+    put(
+        "preferredUsername",
+        a.preferred_username.clone().map(Json::from),
+    );
+    put("profileUrl", a.profile_url.clone().map(Json::from));
+    put("pictureUrl", a.picture_url.clone().map(Json::from));
+    put("email", a.email.clone().map(Json::from));
+    put("emailVerified", a.email_verified.map(Json::from));
+    put("phoneNumber", a.phone_number.clone().map(Json::from));
+    for (k, v) in &a.custom_claims {
+        put(k, Some(Json::from(v.as_str())));
+    }
+    Json::Object(map)
+}
+
 /// A client's text frame as a protocol message, or the `MalformedMessage` reason.
 pub(super) fn parse_frame(text: &str) -> Result<ClientMessage, String> {
     let json: Json =
@@ -199,6 +235,8 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
         last_sent: Instant::now(),
         owed_ts: None,
         identity: None,
+        transport: Transport::WebSocket,
+        admin: state.admin.clone(),
         verifier: state.verifier.clone(),
         mutations_in_flight: 0,
         args_bytes: 0,
@@ -221,7 +259,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                                         job.request_id,
                                         &path,
                                         args,
-                                        Transport::WebSocket,
+                                        job.transport,
                                         job.identity,
                                     )
                                     .await
@@ -232,7 +270,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
                                         Some(FunctionKind::Mutation),
                                         &path,
                                         args,
-                                        Transport::WebSocket,
+                                        job.transport,
                                         job.identity,
                                     )
                                     .await
@@ -445,6 +483,7 @@ impl Session {
                 self.check_expiry()?;
                 let job = MutationJob {
                     identity: self.identity.clone(),
+                    transport: self.transport,
                     request_id,
                     path: decode_path(&udf_path.to_string()),
                     args: decode_args(args.get()),
@@ -476,6 +515,7 @@ impl Session {
                 let engine = self.engine.clone();
                 let events = self.events.clone();
                 let identity = self.identity.clone();
+                let transport = self.transport;
                 tokio::spawn(async move {
                     let outcome = match (path, args) {
                         (Ok(path), Ok(args)) => {
@@ -484,7 +524,7 @@ impl Session {
                                     Some(FunctionKind::Action),
                                     &path,
                                     args,
-                                    Transport::WebSocket,
+                                    transport,
                                     identity,
                                 )
                                 .await
@@ -532,16 +572,49 @@ impl Session {
                             }
                         }
                     }
-                    AuthenticationToken::Admin(..) => {
-                        let _ = self.send(protocol::auth_error(
-                            "Admin keys are not supported by this deployment",
-                            self.recv_identity,
-                            true,
-                        ));
-                        return Err(End::Auth);
+                    AuthenticationToken::Admin(key, acting) => {
+                        let checked = match &self.admin {
+                            Some(admin) => admin.check(&key),
+                            None => Err(crate::admin::AdminRefusal::BadKey),
+                        }
+                        .and_then(|()| {
+                            acting
+                                .as_ref()
+                                .map(|a| crate::admin::acting_as(&attributes_json(a)))
+                                .transpose()
+                        });
+                        match checked {
+                            Ok(identity) => {
+                                self.identity = identity;
+                                self.transport = Transport::AdminWebSocket;
+                                self.recv_identity += 1;
+                                for id in self.queries.keys() {
+                                    self.handle.mark_dirty(*id, Timestamp::ZERO);
+                                }
+                                return self.update(true).await;
+                            }
+                            Err(refusal) => {
+                                let message = match refusal {
+                                    crate::admin::AdminRefusal::BadKey => {
+                                        "BadAdminKey: The provided admin key was invalid for this instance".to_owned()
+                                    }
+                                    crate::admin::AdminRefusal::TooMany => {
+                                        "TooManyRequests: too many wrong admin keys".to_owned()
+                                    }
+                                    crate::admin::AdminRefusal::BadIdentity(why) => why,
+                                };
+                                let _ = self.send(protocol::auth_error(
+                                    &message,
+                                    self.recv_identity,
+                                    true,
+                                ));
+                                return Err(End::Auth);
+                            }
+                        }
                     }
                 };
                 self.identity = identity;
+                self.transport = Transport::WebSocket;
                 self.recv_identity += 1;
                 // Every query re-runs under the new identity, and user-scoped results change.
                 for id in self.queries.keys() {
@@ -663,7 +736,7 @@ impl Session {
                                 Some(FunctionKind::Query),
                                 path,
                                 args.clone(),
-                                Transport::WebSocket,
+                                self.transport,
                                 self.identity.clone(),
                             )
                             .await;
