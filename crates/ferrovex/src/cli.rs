@@ -29,6 +29,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Print (`latest`) or rotate (`rotate`) the JWT signing keys as a `JWKS` value.
     Jwks(jwks::JwksArgs),
+    /// Copy a SQLite deployment's database to a file, online, while it keeps serving.
+    Backup(crate::backup::BackupArgs),
     /// Write the TypeScript a Convex client needs (`convex/_generated/api.js`, `api.d.ts`,
     /// `dataModel.d.ts`) for this app's functions and tables.
     Codegen(CodegenArgs),
@@ -41,6 +43,7 @@ pub async fn run_command(deployment: &Deployment, command: Command) -> anyhow::R
         Command::Run(args) => run::run(args).await,
         Command::Jwks(args) => jwks::jwks(&deployment.app, args).await,
         Command::Codegen(args) => codegen::codegen(&deployment.app, &args),
+        Command::Backup(args) => crate::backup::backup(&args).await,
     }
 }
 

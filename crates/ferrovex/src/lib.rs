@@ -38,6 +38,7 @@
 extern crate self as ferrovex;
 
 pub mod admin_key;
+pub mod backup;
 mod cli;
 pub mod codegen;
 mod connections;

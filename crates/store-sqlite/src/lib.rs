@@ -6,6 +6,7 @@
 //! or OS crash the last few commits before the last checkpoint may be lost, but the file is
 //! never corrupt. [`Durability::Full`] fsyncs the WAL on every commit instead.
 
+mod backup;
 mod connection;
 mod read;
 mod write;
@@ -18,6 +19,7 @@ use ferrovex_store::{Clock, IndexDef, Persistence, ReadTxn, StoreError, Timestam
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
+pub use backup::{BackupSummary, backup};
 pub use connection::Durability;
 
 /// File name of the database inside the data directory.

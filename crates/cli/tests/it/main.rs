@@ -6,6 +6,7 @@
 mod admin;
 mod app;
 mod auth;
+mod backup;
 mod common;
 mod connections;
 mod demo_access;
