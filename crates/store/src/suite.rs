@@ -446,7 +446,8 @@ pub fn pagination_with_concurrent_writes(b: &dyn Backend) {
             while !stop.load(Ordering::Relaxed) {
                 round += 1;
                 let mut txn = writer.begin_write().unwrap();
-                let extra = doc(round * 37 % 600 + 1, "extra");
+                // Between stable keys (which are multiples of 10), never on one.
+                let extra = doc(round * 37 % 60 * 10 + 5, "extra");
                 txn.insert(&extra).unwrap();
                 txn.insert(&doc(-round, "behind")).unwrap();
                 txn.commit().unwrap();
