@@ -89,7 +89,7 @@ impl AdminKey {
                 return Err(AdminRefusal::TooMany);
             }
         }
-        if constant_time_eq(presented.as_bytes(), self.key.as_bytes()) {
+        if ferrovex_auth::password::constant_time_eq(presented.as_bytes(), self.key.as_bytes()) {
             return Ok(());
         }
         self.wrong.lock().0 += 1;
@@ -99,14 +99,6 @@ impl AdminKey {
 
 fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares without an early exit, so the time does not tell how much of a key was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The key and the optional base64 identity of `Authorization: Convex <key>[:<identity>]`.

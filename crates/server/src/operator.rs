@@ -62,12 +62,10 @@ fn authorized(state: &ApiState, headers: &HeaderMap) -> bool {
             .is_ok();
     }
     cookie(headers, ADMIN_COOKIE).is_some_and(|c| {
-        let expected = cookie_value(admin.expose());
-        c.len() == expected.len()
-            && c.bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |a, (x, y)| a | (x ^ y))
-                == 0
+        ferrovex_auth::password::constant_time_eq(
+            c.as_bytes(),
+            cookie_value(admin.expose()).as_bytes(),
+        )
     })
 }
 
@@ -133,20 +131,7 @@ fn form_value(body: &[u8], name: &str) -> Option<String> {
         let (k, v) = pair.split_once('=')?;
         (k == name).then_some(v)
     })?;
-    let raw = raw.replace('+', " ");
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(raw.get(i + 1..i + 3)?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    ferrovex_auth::cookie::percent_decode(&raw.replace('+', " "))
 }
 
 /// `POST /_dashboard/login`: the admin key from the form; on success the cookie and a

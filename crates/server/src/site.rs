@@ -414,7 +414,11 @@ fn from_own_proxy(auth: &AuthService, headers: &HeaderMap) -> bool {
         .get(PROXY_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    !presented.is_empty() && constant_time_eq(presented.as_bytes(), auth.proxy_key().as_bytes())
+    !presented.is_empty()
+        && ferrovex_auth::password::constant_time_eq(
+            presented.as_bytes(),
+            auth.proxy_key().as_bytes(),
+        )
 }
 
 /// Set-Cookie headers for a new or refreshed session (plus the Convex JWT cookie).
@@ -640,14 +644,6 @@ fn announced<'a>(auth: &AuthService, headers: &HeaderMap, digests: &'a [String])
     } else {
         &[]
     }
-}
-
-/// Compares without an early exit, so the time does not tell how much of a key was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Adds [`REVOKED_SESSIONS_HEADER`] when sessions were revoked.
