@@ -302,12 +302,12 @@ impl Engine {
         self.inner.persistence.latest_ts()
     }
 
-    /// The clock the engine stamps commits with.
     /// This handle's id in the commit log (see `Persistence::origin`).
     pub(crate) fn persistence_origin(&self) -> u64 {
         self.inner.persistence.origin()
     }
 
+    /// The clock the engine stamps commits with.
     pub(crate) fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
     }

@@ -326,6 +326,18 @@ impl Running {
         for server in self.servers {
             server.await.context("server task")??;
         }
+        // Sync sockets were told (1001 ServerShutdown); give their close frames a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self
+            .engine
+            .metrics()
+            .open_sockets
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let engine = self.engine;
         tokio::task::spawn_blocking(move || engine.shutdown()).await?;
         Ok(())
@@ -543,6 +555,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         auth: Some(auth.clone()),
         sections,
         admin: Some(Arc::new(admin)),
+        stopping: stop.subscribe(),
         operator: if args.host.is_loopback() {
             ferrovex_server::OperatorAccess::Open
         } else {

@@ -42,6 +42,8 @@ pub struct ApiState {
     pub admin: Option<Arc<admin::AdminKey>>,
     /// Whether the dashboard and `/metrics` need the admin key.
     pub operator: OperatorAccess,
+    /// Turns true when the deployment stops: sync sockets close with 1001 `ServerShutdown`.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub use operator::OperatorAccess;

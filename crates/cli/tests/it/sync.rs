@@ -853,3 +853,29 @@ async fn writes_by_another_process_on_the_same_database_reach_subscribers_and_ca
     a.interrupt();
     b.interrupt();
 }
+
+/// A server shutting down closes its sync sockets with 1001 `ServerShutdown` (clients then
+/// reconnect quietly), not an abnormal 1006.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clean_shutdown_closes_sync_sockets_with_1001() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut ws = connect(&server).await;
+    send_json(&mut ws, connect_msg(SESSION)).await;
+    send_json(&mut ws, add(0, 1, "counter:get", json!({"name": "bye"}))).await;
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "Transition");
+    let stopping = tokio::task::spawn_blocking(move || server.interrupt());
+    let mut close = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        match frame {
+            Ok(Message::Close(Some(frame))) => {
+                close = Some((u16::from(frame.code), frame.reason.to_string()));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the socket failed instead of closing: {e}"),
+        }
+    }
+    stopping.await.unwrap();
+    assert_eq!(close, Some((1001, "ServerShutdown".to_owned())));
+}

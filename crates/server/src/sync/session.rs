@@ -47,6 +47,8 @@ enum End {
     Timeout,
     /// A frame over the size limit: 1009 was queued.
     TooBig,
+    /// The server is shutting down: close with 1001 so clients reconnect quietly.
+    ServerStopping,
 }
 
 /// How long a socket closed for an oversized frame stays open after its close frame.
@@ -293,6 +295,7 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
         })
     };
 
+    let mut stopping = state.stopping.clone();
     let mut last_inbound = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(5));
     let end = loop {
@@ -329,6 +332,12 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
             () = tokio::time::sleep(Duration::from_millis(2)), if session.owed_ts.is_some() && session.mutations_in_flight == 0 => {
                 if let Err(end) = session.update(false).await { break end; }
             }
+            // A dropped sender (no deployment to stop) never ends the session.
+            () = async {
+                if stopping.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => break End::ServerStopping,
             _ = ticker.tick() => {
                 if last_inbound.elapsed() > CLIENT_TIMEOUT {
                     break End::Timeout;
@@ -361,6 +370,12 @@ pub(crate) async fn run(socket: WebSocket, state: ApiState) {
             let _ = session.out.try_send(Message::Close(Some(CloseFrame {
                 code: close_code::AWAY,
                 reason: Utf8Bytes::from_static("ClientTimeout"),
+            })));
+        }
+        End::ServerStopping => {
+            let _ = session.out.try_send(Message::Close(Some(CloseFrame {
+                code: close_code::AWAY,
+                reason: Utf8Bytes::from_static("ServerShutdown"),
             })));
         }
         End::Gone | End::TooBig => {}
