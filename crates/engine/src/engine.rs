@@ -312,6 +312,20 @@ impl Engine {
         self.inner.clock.as_ref()
     }
 
+    /// The app's own tables (system tables, whose names start with `_`, are left out), sorted.
+    pub fn user_tables(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .app
+            .schema
+            .tables()
+            .map(|t| t.as_str().to_owned())
+            .filter(|t| !t.starts_with('_'))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The application.
     pub(crate) fn app(&self) -> &App {
         &self.inner.app

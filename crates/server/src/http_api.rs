@@ -44,6 +44,12 @@ pub(crate) fn router(state: ApiState) -> Router {
             crate::operator::LOGIN_PATH,
             get(crate::operator::login_form).post(crate::operator::login),
         )
+        .route("/_dashboard/data", get(crate::data_view::tables))
+        .route("/_dashboard/data/{table}", get(crate::data_view::documents))
+        .route(
+            "/_dashboard/data/{table}/{id}",
+            get(crate::data_view::document),
+        )
         .route("/metrics", get(crate::metrics::handler))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

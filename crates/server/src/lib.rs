@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth_log;
 mod dashboard;
+mod data_view;
 mod error;
 mod format;
 mod http_actions;

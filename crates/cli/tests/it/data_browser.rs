@@ -1,0 +1,103 @@
+//! The dashboard's data browser: tables with counts, pages of documents newest first, one
+//! document's JSON; escaped; system tables (users, sessions, keys) never shown.
+
+use serde_json::json;
+
+use crate::common::{Server, call, send, sign_up};
+
+async fn get(server: &Server, path: &str) -> (u16, String) {
+    let (status, _, body) = send("GET", &format!("{}{path}", server.url), Vec::new(), &[]).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_browser_pages_through_a_table_and_hides_system_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let cookie = sign_up(&server, "browse@example.com").await;
+    let token = cookie
+        .split_once('=')
+        .unwrap()
+        .1
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    for i in 0..55 {
+        let body = if i == 54 {
+            "<script>alert(1)</script>".to_owned()
+        } else {
+            format!("note {i}")
+        };
+        let reply = call(
+            &server,
+            "mutation",
+            "messages:send",
+            json!({ "channel": "browse", "author": "b", "body": body }),
+        )
+        .await;
+        assert_eq!(reply["status"], "success", "{reply}");
+    }
+    let (status, tables) = get(&server, "/_dashboard/data").await;
+    assert_eq!(status, 200);
+    assert!(
+        tables.contains("<a href=\"/_dashboard/data/messages\">messages</a></td><td>55</td>"),
+        "{tables}"
+    );
+    assert!(
+        !tables.contains("_users") && !tables.contains("_sessions"),
+        "{tables}"
+    );
+    // Newest first, 50 a page, escaped.
+    let (status, first) = get(&server, "/_dashboard/data/messages").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        first
+            .matches("<tr><td><a href=\"/_dashboard/data/messages/")
+            .count(),
+        50
+    );
+    assert!(
+        first.contains("&lt;script&gt;") && !first.contains("<script>alert"),
+        "escaped"
+    );
+    assert!(first.find("&lt;script&gt;").unwrap() < first.find("note 53").unwrap());
+    let next = first
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a next-page link")
+        .replace("&amp;", "&");
+    let (status, second) = get(&server, &next).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        second
+            .matches("<tr><td><a href=\"/_dashboard/data/messages/")
+            .count(),
+        5
+    );
+    assert!(second.contains("note 0") && !second.contains("rel=\"next\""));
+    // One document's JSON.
+    let id = first
+        .split("<a href=\"/_dashboard/data/messages/")
+        .nth(2)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, doc) = get(&server, &format!("/_dashboard/data/messages/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(doc.contains(&id) && doc.contains("note 53"), "{doc}");
+    // System tables and unknown ones are not there; no page holds the session token.
+    for path in [
+        "/_dashboard/data/_sessions",
+        "/_dashboard/data/_users",
+        "/_dashboard/data/nope",
+    ] {
+        let (status, page) = get(&server, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(!page.contains(&token));
+    }
+    for page in [&tables, &first, &second, &doc] {
+        assert!(!page.contains(&token), "a page shows a session token");
+    }
+}
