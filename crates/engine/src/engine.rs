@@ -312,6 +312,16 @@ impl Engine {
         self.inner.clock.as_ref()
     }
 
+    /// Every registered function: path, kind and visibility, in path order.
+    pub fn functions(&self) -> Vec<(String, FunctionKind, Visibility)> {
+        self.inner
+            .app
+            .functions
+            .iter()
+            .map(|(path, r)| (path.as_str().to_owned(), r.spec.kind, r.spec.visibility))
+            .collect()
+    }
+
     /// The app's own tables (system tables, whose names start with `_`, are left out), sorted.
     pub fn user_tables(&self) -> Vec<String> {
         let mut names: Vec<String> = self

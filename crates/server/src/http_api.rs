@@ -44,6 +44,10 @@ pub(crate) fn router(state: ApiState) -> Router {
             crate::operator::LOGIN_PATH,
             get(crate::operator::login_form).post(crate::operator::login),
         )
+        .route(
+            "/_dashboard/run",
+            get(crate::runner_view::form).post(crate::runner_view::run),
+        )
         .route("/_dashboard/data", get(crate::data_view::tables))
         .route("/_dashboard/data/{table}", get(crate::data_view::documents))
         .route(

@@ -128,7 +128,7 @@ pub(crate) async fn page(
 /// Whether a POST comes from the dashboard's own page on a loopback address: its `Origin` is
 /// `http://<Host>` and the host is a loopback name (a DNS-rebinding page has its own host name,
 /// so it cannot pass). Cancelling from elsewhere waits for the admin key.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     match (host, origin) {
@@ -146,7 +146,7 @@ pub(crate) async fn cancel(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !crate::operator::from_own_page(&state, &headers) {
         return (
             StatusCode::FORBIDDEN,
             "cancel from the dashboard's own page (the Origin must be this deployment)\n",

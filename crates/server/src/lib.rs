@@ -12,6 +12,7 @@ mod http_api;
 mod jobs_view;
 mod metrics;
 pub mod operator;
+mod runner_view;
 pub mod site;
 pub mod sync;
 

@@ -69,6 +69,21 @@ fn authorized(state: &ApiState, headers: &HeaderMap) -> bool {
     })
 }
 
+/// Whether a dashboard POST comes from the dashboard's own page: its `Origin` names the host
+/// it was sent to. On loopback the host must be a loopback name too (so a DNS-rebound site
+/// cannot pose as it); elsewhere the guard already required the admin key, which a rebound
+/// site cannot send (the cookie is SameSite=Strict and bound to the real host).
+pub(crate) fn from_own_page(state: &ApiState, headers: &HeaderMap) -> bool {
+    if crate::jobs_view::same_origin(headers) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    matches!(state.operator, OperatorAccess::KeyRequired { .. })
+        && matches!((host, origin), (Some(host), Some(origin))
+            if origin == format!("http://{host}") || origin == format!("https://{host}"))
+}
+
 /// The middleware in front of the operator routes.
 pub(crate) async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();

@@ -101,3 +101,67 @@ async fn the_data_browser_pages_through_a_table_and_hides_system_tables() {
         assert!(!page.contains(&token), "a page shows a session token");
     }
 }
+
+/// The function runner: internal functions too, acting as a user, with the log lines; its
+/// POST must come from the dashboard's own page.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_function_runner_runs_internal_functions_as_a_user_from_its_own_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (status, form) = get(&server, "/_dashboard/run").await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains("reminders:fire (mutation, internal)"),
+        "{form}"
+    );
+    let origin = server.url.clone();
+    let post = |body: String, origin: Option<String>| {
+        let url = format!("{}/_dashboard/run", server.url);
+        async move {
+            let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+            let origin = origin.unwrap_or_default();
+            if !origin.is_empty() {
+                headers.push(("origin", origin.as_str()));
+            }
+            let (status, _, page) = send("POST", &url, body.into_bytes(), &headers).await;
+            (status, String::from_utf8_lossy(&page).into_owned())
+        }
+    };
+    let (status, page) = post(
+        "path=reminders%3Afire&args=%7B%22text%22%3A%22from+the+runner%22%7D&subject=".to_owned(),
+        Some(origin.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h2>Result</h2>"), "{page}");
+    let fired = call(&server, "query", "reminders:list", json!({})).await;
+    assert!(fired.to_string().contains("from the runner"), "{fired}");
+    // Acting as a user, and the log lines of an action.
+    let (_, page) = post(
+        "path=auth%3AgetCurrentUser&args=%7B%7D&subject=runner-sub".to_owned(),
+        Some(origin.clone()),
+    )
+    .await;
+    assert!(page.contains("runner-sub"), "{page}");
+    let (_, page) = post(
+        "path=demo%3Aecho&args=%7B%22value%22%3A%22hi%22%7D&subject=".to_owned(),
+        Some(origin.clone()),
+    )
+    .await;
+    assert!(
+        page.contains("<pre id=\"logs\">") && page.contains("echo string"),
+        "{page}"
+    );
+    // Bad arguments are named; another origin, or none, is refused.
+    let (status, page) = post("path=demo%3Aecho&args=%5B1%5D".to_owned(), Some(origin)).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("must be a JSON object"), "{page}");
+    let (status, _) = post("path=reminders%3Afire&args=%7B%7D".to_owned(), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = post(
+        "path=reminders%3Afire&args=%7B%7D".to_owned(),
+        Some("http://evil.example".to_owned()),
+    )
+    .await;
+    assert_eq!(status, 403);
+}
