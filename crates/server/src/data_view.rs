@@ -1,19 +1,25 @@
-//! The dashboard's data browser (read-only for now): the app's tables with their document
-//! counts, one table's documents newest first, a page at a time, and one document's JSON.
-//! System tables (users, sessions, keys) are never shown. Server-rendered; works without
-//! JavaScript.
+//! The dashboard's data browser: the app's tables with their document counts, one table's
+//! documents newest first, a page at a time, and one document's JSON; insert, edit (as Convex
+//! JSON, checked against the table's validator) and delete, each one commit, so subscribed
+//! clients see it live. System tables (users, sessions, keys) are never shown or written.
+//! Server-rendered; works without JavaScript; its POSTs must come from the dashboard's own
+//! page.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use ferrovex_engine::PaginationOpts;
 use ferrovex_store::{DocumentId, Order};
 
 use crate::ApiState;
 use crate::dashboard::escape;
+
+/// Largest edit or insert form (a document is at most 1 MiB).
+pub const MAX_EDIT_FORM_BYTES: usize = 2 << 20;
 
 /// Documents per page.
 pub const PAGE_SIZE: usize = 50;
@@ -122,6 +128,14 @@ pub(crate) async fn documents(
     if result.page.is_empty() {
         body.push_str("<p>No documents.</p>");
     }
+    let _ = write!(
+        body,
+        "<h2>Insert a document</h2><form method=\"post\" action=\"/_dashboard/data/{}/insert\">\
+         <p>Fields as Convex JSON (int64 as <code>{{\"$integer\": base64}}</code>), checked against the table's validator.</p>\
+         <textarea name=\"fields\" rows=\"5\" style=\"width:100%;font-family:monospace\">{{}}</textarea>\
+         <p><button type=\"submit\">Insert</button></p></form>",
+        escape(&table)
+    );
     if !result.is_done {
         let _ = write!(
             body,
@@ -155,15 +169,7 @@ pub(crate) async fn document(
         Some(doc) => {
             let json =
                 serde_json::to_string_pretty(&doc.to_value().to_clean_json()).unwrap_or_default();
-            page(
-                doc.id.as_str(),
-                &format!(
-                    "<p><a href=\"/_dashboard/data/{}\">← {}</a></p><pre>{}</pre>",
-                    escape(&table),
-                    escape(&table),
-                    escape(&json)
-                ),
-            )
+            page(doc.id.as_str(), &document_body(&table, &doc, &json, None))
         }
         None => not_found("No such document."),
     }
@@ -179,4 +185,194 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A document's page: its JSON, the edit form (Convex JSON of its fields) and delete.
+fn document_body(
+    table: &str,
+    doc: &ferrovex_store::Document,
+    json: &str,
+    error: Option<&str>,
+) -> String {
+    let fields = serde_json::to_string_pretty(
+        &ferrovex_values::Value::Object(doc.fields.clone()).to_convex_json(),
+    )
+    .unwrap_or_default();
+    let error = error
+        .map(|e| {
+            format!(
+                "<pre role=\"alert\" style=\"color:#b00020\">{}</pre>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<p><a href=\"/_dashboard/data/{t}\">← {t}</a></p><pre id=\"doc\">{json}</pre>{error}\
+         <h2>Edit</h2><form method=\"post\" action=\"/_dashboard/data/{t}/{id}/edit\">\
+         <textarea name=\"fields\" rows=\"10\" style=\"width:100%;font-family:monospace\">{fields}</textarea>\
+         <p><button type=\"submit\">Save</button></p></form>\
+         <form method=\"post\" action=\"/_dashboard/data/{t}/{id}/delete\"><button type=\"submit\">Delete this document</button></form>",
+        t = escape(table),
+        id = escape(doc.id.as_str()),
+        json = escape(json),
+        fields = escape(&fields),
+    )
+}
+
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let raw = text.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then_some(v)
+    })?;
+    ferrovex_auth::cookie::percent_decode(&raw.replace('+', " "))
+}
+
+/// The fields of an insert or edit form as a Convex object, or why not.
+fn fields_of(body: &[u8]) -> Result<ferrovex_values::Value, String> {
+    let text = form_value(body, "fields").unwrap_or_default();
+    let json: serde_json::Value =
+        serde_json::from_str(if text.trim().is_empty() { "{}" } else { &text })
+            .map_err(|e| format!("the fields are not JSON: {e}"))?;
+    if !json.is_object() {
+        return Err("the fields must be a JSON object".to_owned());
+    }
+    ferrovex_values::Value::from_convex_json(&json).map_err(|e| format!("not Convex JSON: {e}"))
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    let mut r = page(
+        "Refused",
+        &format!("<pre role=\"alert\">{}</pre>", escape(message)),
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// Checks a data-changing POST: own page, size, an app table.
+fn check_post(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    table: &str,
+) -> Result<(), Response> {
+    if !crate::operator::from_own_page(state, headers) {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "change data from the dashboard's own page (the Origin must be this deployment)",
+        ));
+    }
+    if body.len() > MAX_EDIT_FORM_BYTES {
+        return Err(refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the form is larger than {MAX_EDIT_FORM_BYTES} bytes"),
+        ));
+    }
+    if !state.engine.user_tables().iter().any(|t| t == table) {
+        return Err(not_found(&format!(
+            "There is no table {table:?} in this app."
+        )));
+    }
+    Ok(())
+}
+
+fn see_other(to: String) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)], "done").into_response()
+}
+
+/// `POST /_dashboard/data/{table}/insert`.
+pub(crate) async fn insert(
+    State(state): State<ApiState>,
+    Path(table): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_post(&state, &headers, &body, &table) {
+        return r;
+    }
+    let fields = match fields_of(&body) {
+        Ok(f) => f,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, &e),
+    };
+    let name = table.clone();
+    match state
+        .engine
+        .system_write(move |db| db.insert(&name, &fields))
+        .await
+    {
+        Ok(id) => see_other(format!("/_dashboard/data/{table}/{}", id.as_str())),
+        Err(e) => refused(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// `POST /_dashboard/data/{table}/{id}/edit`: replaces the document's fields.
+pub(crate) async fn edit(
+    State(state): State<ApiState>,
+    Path((table, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_post(&state, &headers, &body, &table) {
+        return r;
+    }
+    let Some(doc_id) = DocumentId::parse(&id) else {
+        return not_found("That is not a document id.");
+    };
+    let fields = match fields_of(&body) {
+        Ok(f) => f,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, &e),
+    };
+    let (name, target) = (table.clone(), doc_id.clone());
+    let written = state
+        .engine
+        .system_write(move |db| {
+            match db.get(&target)? {
+                Some(doc) if doc.table.as_str() == name => {}
+                _ => {
+                    return Err(ferrovex_engine::EngineError::BadDatabaseCall(format!(
+                        "document {target} is not in table {name}"
+                    )));
+                }
+            }
+            db.replace(&target, &fields)
+        })
+        .await;
+    match written {
+        Ok(()) => see_other(format!("/_dashboard/data/{table}/{id}")),
+        Err(e) => refused(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// `POST /_dashboard/data/{table}/{id}/delete`.
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    Path((table, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_post(&state, &headers, &body, &table) {
+        return r;
+    }
+    let Some(doc_id) = DocumentId::parse(&id) else {
+        return not_found("That is not a document id.");
+    };
+    let name = table.clone();
+    let deleted = state
+        .engine
+        .system_write(move |db| {
+            match db.get(&doc_id)? {
+                Some(doc) if doc.table.as_str() == name => {}
+                _ => {
+                    return Err(ferrovex_engine::EngineError::BadDatabaseCall(format!(
+                        "document {doc_id} is not in table {name}"
+                    )));
+                }
+            }
+            db.delete(&doc_id)
+        })
+        .await;
+    match deleted {
+        Ok(()) => see_other(format!("/_dashboard/data/{table}")),
+        Err(e) => refused(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
 }

@@ -51,6 +51,18 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/_dashboard/data", get(crate::data_view::tables))
         .route("/_dashboard/data/{table}", get(crate::data_view::documents))
         .route(
+            "/_dashboard/data/{table}/insert",
+            post(crate::data_view::insert),
+        )
+        .route(
+            "/_dashboard/data/{table}/{id}/edit",
+            post(crate::data_view::edit),
+        )
+        .route(
+            "/_dashboard/data/{table}/{id}/delete",
+            post(crate::data_view::delete),
+        )
+        .route(
             "/_dashboard/data/{table}/{id}",
             get(crate::data_view::document),
         )

@@ -165,3 +165,114 @@ async fn the_function_runner_runs_internal_functions_as_a_user_from_its_own_page
     .await;
     assert_eq!(status, 403);
 }
+
+/// Insert, edit and delete from the data browser are real commits: a subscribed socket sees
+/// each one; an edit that breaks the table's validator is refused with its message.
+#[tokio::test(flavor = "multi_thread")]
+async fn data_browser_edits_are_commits_that_subscribers_see_and_the_validator_checks() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let ws_url = format!("{}/api/sync", server.url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let send_ws = |v: serde_json::Value| Message::Text(v.to_string().into());
+    ws.send(send_ws(json!({"type": "Connect", "sessionId": "7d2c5a1e-8f3d-4c2a-9e1b-7a6d5c4b3a21", "connectionCount": 0, "lastCloseReason": null, "clientTs": 0}))).await.unwrap();
+    ws.send(send_ws(json!({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [{"type": "Add", "queryId": 0, "udfPath": "messages:list", "args": [{"channel": "edit"}]}]}))).await.unwrap();
+    // The bodies the subscription shows next (skipping Transitions that change nothing).
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+    async fn seen(ws: &mut Ws) -> Vec<String> {
+        loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .expect("a Transition within 10 s")
+                .unwrap()
+                .unwrap();
+            let Message::Text(t) = frame else { continue };
+            let msg: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            if let Some(m) = msg["modifications"].as_array().and_then(|m| m.first()) {
+                return m["value"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["body"].as_str().unwrap().to_owned())
+                    .collect();
+            }
+        }
+    }
+    assert_eq!(seen(&mut ws).await, Vec::<String>::new());
+    let origin = server.url.clone();
+    let form = |fields: serde_json::Value| {
+        let encoded: String = fields
+            .to_string()
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!("fields={encoded}").into_bytes()
+    };
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", origin.as_str()),
+    ];
+    let (status, answer, _) = send(
+        "POST",
+        &format!("{}/_dashboard/data/messages/insert", server.url),
+        form(json!({"channel": "edit", "author": "dash", "body": "inserted"})),
+        &headers,
+    )
+    .await;
+    assert_eq!(status, 303);
+    let doc_page = answer["location"].to_str().unwrap().to_owned();
+    assert_eq!(seen(&mut ws).await, ["inserted"]);
+    let (status, _, _) = send(
+        "POST",
+        &format!("{}{doc_page}/edit", server.url),
+        form(json!({"channel": "edit", "author": "dash", "body": "edited"})),
+        &headers,
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(seen(&mut ws).await, ["edited"]);
+    // The validator refuses a number for `body`, and nothing changes.
+    let (status, _, page) = send(
+        "POST",
+        &format!("{}{doc_page}/edit", server.url),
+        form(json!({"channel": "edit", "author": "dash", "body": 5})),
+        &headers,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        String::from_utf8_lossy(&page).contains("does not match the schema"),
+        "{}",
+        String::from_utf8_lossy(&page)
+    );
+    let (_, shown) = get(&server, &doc_page).await;
+    assert!(shown.contains("edited"));
+    // From another origin: refused.
+    let (status, _, _) = send(
+        "POST",
+        &format!("{}{doc_page}/delete", server.url),
+        Vec::new(),
+        &[("origin", "http://evil.example")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = send(
+        "POST",
+        &format!("{}{doc_page}/delete", server.url),
+        Vec::new(),
+        &headers,
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(seen(&mut ws).await, Vec::<String>::new());
+}
