@@ -249,31 +249,31 @@ fn refused(status: StatusCode, message: &str) -> Response {
     r
 }
 
-/// Checks a data-changing POST: own page, size, an app table.
+/// Checks a data-changing POST (own page, size, an app table): the refusal, if any.
 fn check_post(
     state: &ApiState,
     headers: &HeaderMap,
     body: &Bytes,
     table: &str,
-) -> Result<(), Response> {
+) -> Option<Response> {
     if !crate::operator::from_own_page(state, headers) {
-        return Err(refused(
+        return Some(refused(
             StatusCode::FORBIDDEN,
             "change data from the dashboard's own page (the Origin must be this deployment)",
         ));
     }
     if body.len() > MAX_EDIT_FORM_BYTES {
-        return Err(refused(
+        return Some(refused(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("the form is larger than {MAX_EDIT_FORM_BYTES} bytes"),
         ));
     }
     if !state.engine.user_tables().iter().any(|t| t == table) {
-        return Err(not_found(&format!(
+        return Some(not_found(&format!(
             "There is no table {table:?} in this app."
         )));
     }
-    Ok(())
+    None
 }
 
 fn see_other(to: String) -> Response {
@@ -287,7 +287,7 @@ pub(crate) async fn insert(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_post(&state, &headers, &body, &table) {
+    if let Some(r) = check_post(&state, &headers, &body, &table) {
         return r;
     }
     let fields = match fields_of(&body) {
@@ -312,7 +312,7 @@ pub(crate) async fn edit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_post(&state, &headers, &body, &table) {
+    if let Some(r) = check_post(&state, &headers, &body, &table) {
         return r;
     }
     let Some(doc_id) = DocumentId::parse(&id) else {
@@ -350,7 +350,7 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_post(&state, &headers, &body, &table) {
+    if let Some(r) = check_post(&state, &headers, &body, &table) {
         return r;
     }
     let Some(doc_id) = DocumentId::parse(&id) else {
