@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
 
-use super::session::{decode_args, decode_path, parse_frame};
+use super::frames::{decode_args, decode_path, parse_frame};
 
 fn arb_json() -> impl Strategy<Value = Json> {
     let leaf = prop_oneof![

@@ -1,6 +1,7 @@
 //! The sync WebSocket (`/api/sync`, `/api/{version}/sync`): the Convex protocol that the
 //! official clients use for subscriptions, mutations, actions and authentication.
 
+mod frames;
 #[cfg(test)]
 mod fuzz;
 mod protocol;

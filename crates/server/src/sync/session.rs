@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use convex_sync_types::{AuthenticationToken, ClientMessage, QuerySetModification};
+
+use super::frames::{attributes_json, decode_args, decode_path, parse_frame};
 use ferrovex_auth::verify::Verifier;
 use ferrovex_engine::{
     Engine, FunctionKind, FunctionPath, Metrics, Outcome, SessionHandle, Transport, WatcherId,
@@ -138,64 +140,6 @@ fn hash_outcome(msg: &Json) -> u64 {
 }
 
 /// Decodes the `args` array of a client message (`[{...}]`).
-/// Convex's `UserIdentityAttributes` as the JSON object [`crate::admin::acting_as`] reads.
-fn attributes_json(a: &convex_sync_types::UserIdentityAttributes) -> Json {
-    let mut map = serde_json::Map::new();
-    let mut put = |name: &str, value: Option<Json>| {
-        if let Some(v) = value {
-            map.insert(name.to_owned(), v);
-        }
-    };
-    put("subject", a.subject.clone().map(Json::from));
-    put("issuer", a.issuer.clone().map(Json::from));
-    put("name", a.name.clone().map(Json::from));
-    put("givenName", a.given_name.clone().map(Json::from));
-    put("familyName", a.family_name.clone().map(Json::from));
-    put("nickname", a.nickname.clone().map(Json::from));
-    put(
-        "preferredUsername",
-        a.preferred_username.clone().map(Json::from),
-    );
-    put("profileUrl", a.profile_url.clone().map(Json::from));
-    put("pictureUrl", a.picture_url.clone().map(Json::from));
-    put("email", a.email.clone().map(Json::from));
-    put("emailVerified", a.email_verified.map(Json::from));
-    put("phoneNumber", a.phone_number.clone().map(Json::from));
-    for (k, v) in &a.custom_claims {
-        put(k, Some(Json::from(v.as_str())));
-    }
-    Json::Object(map)
-}
-
-/// A client's text frame as a protocol message, or the `MalformedMessage` reason.
-pub(super) fn parse_frame(text: &str) -> Result<ClientMessage, String> {
-    let json: Json =
-        serde_json::from_str(text).map_err(|e| format!("MalformedMessage: not JSON: {e}"))?;
-    ClientMessage::try_from(json).map_err(|e| format!("MalformedMessage: {e}"))
-}
-
-pub(super) fn decode_args(raw: &str) -> Result<Value, String> {
-    let json: Json = serde_json::from_str(raw).map_err(|e| format!("invalid args: {e}"))?;
-    let object = match json {
-        Json::Array(mut items) if items.len() == 1 => items.remove(0),
-        Json::Array(items) => {
-            return Err(format!(
-                "args must hold exactly one object, got {}",
-                items.len()
-            ));
-        }
-        other => other,
-    };
-    if !object.is_object() {
-        return Err("args must be an object".to_owned());
-    }
-    Value::from_convex_json(&object).map_err(|e| format!("invalid args: {e}"))
-}
-
-pub(super) fn decode_path(raw: &str) -> Result<FunctionPath, String> {
-    FunctionPath::parse(raw).map_err(|e| e.to_string())
-}
-
 pub(crate) async fn run(socket: WebSocket, state: ApiState) {
     let engine = state.engine.clone();
     let metrics = engine.metrics().clone();
