@@ -94,25 +94,78 @@ pub(crate) async fn documents(
         return not_found(&format!("There is no table {table:?} in this app."));
     }
     let cursor = params.get("cursor").cloned().filter(|c| !c.is_empty());
+    // A field filter: `field` (a dotted path) equal to `equals` (JSON; plain text is taken as a
+    // string). It scans up to COUNT_LIMIT documents, newest first, and shows the first page of
+    // matches.
+    let filter = match params
+        .get("field")
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+    {
+        None => None,
+        Some(field) => {
+            let raw = params.get("equals").map(String::as_str).unwrap_or("");
+            let value = serde_json::from_str::<serde_json::Value>(raw)
+                .ok()
+                .and_then(|j| ferrovex_values::Value::from_convex_json(&j).ok())
+                .unwrap_or_else(|| ferrovex_values::Value::from(raw));
+            Some((field.chars().take(256).collect::<String>(), value))
+        }
+    };
     let name = table.clone();
+    let filtered = filter.clone();
     let result = state
         .engine
-        .system_read(move |db| {
-            db.query(&name)?
+        .system_read(move |db| match filtered {
+            None => db
+                .query(&name)?
                 .order(Order::Desc)
                 .paginate(&PaginationOpts {
                     num_items: PAGE_SIZE as f64,
                     cursor,
                     end_cursor: None,
+                }),
+            Some((field, value)) => {
+                let page: Vec<_> = db
+                    .query(&name)?
+                    .order(Order::Desc)
+                    .take(COUNT_LIMIT)?
+                    .into_iter()
+                    .filter(|d| d.field(&field).as_ref() == Some(&value))
+                    .take(PAGE_SIZE)
+                    .collect();
+                Ok(ferrovex_engine::PaginationResult {
+                    page,
+                    is_done: true,
+                    continue_cursor: String::new(),
                 })
+            }
         })
         .await;
     let result = match result {
         Ok(r) => r,
         Err(e) => return not_found(&format!("Cannot read this page: {e}")),
     };
-    let mut body =
-        String::from("<table><tr><th>_id</th><th>_creationTime</th><th>fields</th></tr>");
+    let (field, equals) = (
+        params.get("field").cloned().unwrap_or_default(),
+        params.get("equals").cloned().unwrap_or_default(),
+    );
+    let mut body = format!(
+        "<form method=\"get\"><label>Field <input name=\"field\" value=\"{}\" placeholder=\"author\"></label> \
+         <label>equals <input name=\"equals\" value=\"{}\" placeholder=\"\\\"ada\\\" or 5\"></label> \
+         <button type=\"submit\">Filter</button>{}</form>",
+        escape(&field),
+        escape(&equals),
+        if filter.is_some() {
+            format!(
+                " <a href=\"/_dashboard/data/{}\">clear</a> <small>(the newest {COUNT_LIMIT} documents are searched)</small>",
+                escape(&table)
+            )
+        } else {
+            String::new()
+        }
+    );
+    body.push_str("<table><tr><th>_id</th><th>_creationTime</th><th>fields</th></tr>");
     for doc in &result.page {
         let fields = ferrovex_values::Value::Object(doc.fields.clone()).to_clean_json();
         let _ = write!(

@@ -276,3 +276,41 @@ async fn data_browser_edits_are_commits_that_subscribers_see_and_the_validator_c
     assert_eq!(status, 303);
     assert_eq!(seen(&mut ws).await, Vec::<String>::new());
 }
+
+/// Filtering a table by a field: JSON or plain text, a dotted path, nothing matched.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_browser_filters_a_table_by_a_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for (author, body) in [("ada", "one"), ("bob", "two"), ("ada", "three")] {
+        call(
+            &server,
+            "mutation",
+            "messages:send",
+            json!({ "channel": "filter", "author": author, "body": body }),
+        )
+        .await;
+    }
+    let rows = |page: &str| {
+        page.matches("<tr><td><a href=\"/_dashboard/data/messages/")
+            .count()
+    };
+    let (status, page) = get(
+        &server,
+        "/_dashboard/data/messages?field=author&equals=%22ada%22",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&page), 2, "{page}");
+    assert!(page.contains("three") && page.contains("one") && !page.contains("two"));
+    // Plain text is taken as a string.
+    let (_, page) = get(&server, "/_dashboard/data/messages?field=body&equals=two").await;
+    assert_eq!(rows(&page), 1);
+    let (_, page) = get(
+        &server,
+        "/_dashboard/data/messages?field=body&equals=nothing",
+    )
+    .await;
+    assert_eq!(rows(&page), 0);
+    assert!(page.contains("No documents."));
+}
