@@ -163,7 +163,8 @@ pub struct AuthArgs {
         default_value_t = 86_400
     )]
     pub session_update_age_secs: u64,
-    /// Sign-in and sign-up attempts allowed per client address per 10 seconds (0: no limit).
+    /// Sign-in, sign-up, change-password and delete-user attempts allowed per client address
+    /// per 10 seconds, each (0: no limit).
     #[arg(
         long,
         global = true,
