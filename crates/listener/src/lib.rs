@@ -41,6 +41,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower_service::Service;
 
+/// How long shutdown waits for in-flight requests before cutting their connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default of [`ConnectionLimits::header_timeout`].
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of [`ConnectionLimits::max_connections`] (per origin).
@@ -160,6 +162,18 @@ impl AsyncWrite for Tracked {
     }
 }
 
+/// The address a client is counted under: IPv4 as is, IPv6 by its /64 (one host usually has
+/// a whole /64 to pick addresses from).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) if !v6.is_loopback() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        other => other,
+    }
+}
+
 /// The slot for a new connection from `ip`, or `None` when that address is at its cap.
 fn admit(
     clients: &Arc<Clients>,
@@ -168,7 +182,7 @@ fn admit(
     ip: IpAddr,
     total: OwnedSemaphorePermit,
 ) -> Option<Slot> {
-    let ip = ip.to_canonical();
+    let ip = client_key(ip);
     let mut open = clients.0.lock();
     let n = open.entry(ip).or_default();
     if *n >= limits.max_per_client && !limits.exempt.contains(&ip) {
@@ -278,7 +292,14 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    while tasks.join_next().await.is_some() {}
+    // In-flight requests finish; a connection stuck past the grace period is cut.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
     Ok(())
 }
 
@@ -341,6 +362,10 @@ mod tests {
             max_per_client: 2,
             ..ConnectionLimits::default()
         };
+        // One /64 is one client.
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
         let sem = Arc::new(Semaphore::new(10));
         let clients = Arc::new(Clients::default());
         let stats = Arc::new(ListenerStats::default());

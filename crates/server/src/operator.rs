@@ -29,9 +29,37 @@ pub enum OperatorAccess {
     },
 }
 
-/// The cookie value standing for the key: a digest, so the cookie is not the key itself.
-fn cookie_value(key: &str) -> String {
-    ferrovex_auth::service::session_digest(&format!("ferrovex-dashboard:{key}"))
+/// How long a dashboard sign-in lasts.
+pub const ADMIN_SESSION_SECS: u64 = 12 * 3600;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The cookie value for a sign-in at `issued` (seconds): `<issued>.<digest of key and
+/// issued>`, so the cookie is not the key and expires with [`ADMIN_SESSION_SECS`].
+fn cookie_value(key: &str, issued: u64) -> String {
+    let mac = ferrovex_auth::service::session_digest(&format!("ferrovex-dashboard:{issued}:{key}"));
+    format!("{issued}.{mac}")
+}
+
+/// Whether a cookie value is a current sign-in for `key`.
+fn cookie_valid(key: &str, value: &str) -> bool {
+    let Some(issued) = value
+        .split_once('.')
+        .and_then(|(t, _)| t.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let now = now_secs();
+    issued <= now + 60
+        && now.saturating_sub(issued) < ADMIN_SESSION_SECS
+        && ferrovex_auth::password::constant_time_eq(
+            value.as_bytes(),
+            cookie_value(key, issued).as_bytes(),
+        )
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -61,12 +89,7 @@ fn authorized(state: &ApiState, headers: &HeaderMap) -> bool {
             .check(crate::admin::split_credential(credential).0)
             .is_ok();
     }
-    cookie(headers, ADMIN_COOKIE).is_some_and(|c| {
-        ferrovex_auth::password::constant_time_eq(
-            c.as_bytes(),
-            cookie_value(admin.expose()).as_bytes(),
-        )
-    })
+    cookie(headers, ADMIN_COOKIE).is_some_and(|c| cookie_valid(admin.expose(), &c))
 }
 
 /// Whether a dashboard POST comes from the dashboard's own page: its `Origin` names the host
@@ -86,7 +109,37 @@ pub(crate) fn from_own_page(state: &ApiState, headers: &HeaderMap) -> bool {
 
 /// The middleware in front of the operator routes.
 pub(crate) async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let mut response = admit(state, request, next).await;
+    // No other page may frame the dashboard (its forms would then carry its own Origin).
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    response
+}
+
+/// Whether the request's `Host` names a loopback address (`127.0.0.1`, `localhost`, `[::1]`).
+fn loopback_host(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|host| host.rsplit_once(':').map_or(host, |(name, _)| name))
+        .is_some_and(|name| matches!(name, "127.0.0.1" | "localhost" | "[::1]"))
+}
+
+async fn admit(state: ApiState, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
+    // Open on loopback, but only at a loopback name: a DNS-rebound site (Host: evil.example,
+    // resolving to 127.0.0.1) must not read the dashboard or the data in it.
+    if state.operator == OperatorAccess::Open && !loopback_host(request.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            "the dashboard answers at 127.0.0.1 or localhost on a loopback bind\n",
+        )
+            .into_response();
+    }
     let needs_key = match state.operator {
         OperatorAccess::Open => false,
         OperatorAccess::KeyRequired { metrics_public } => !(metrics_public && path == "/metrics"),
@@ -168,8 +221,8 @@ pub(crate) async fn login(State(state): State<ApiState>, body: Bytes) -> Respons
     match admin.check(key.trim()) {
         Ok(()) => {
             let cookie = format!(
-                "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                cookie_value(admin.expose())
+                "{ADMIN_COOKIE}={}; Path=/_dashboard; Max-Age={ADMIN_SESSION_SECS}; HttpOnly; SameSite=Strict",
+                cookie_value(admin.expose(), now_secs())
             );
             let mut response = (
                 StatusCode::SEE_OTHER,

@@ -147,7 +147,7 @@ impl TokenCache for MemoryCache {
                 return;
             }
             if entries.len() >= MAX_MEMORY_ENTRIES {
-                let now = token.expires_at_ms.saturating_sub(1);
+                let now = now_ms();
                 entries.retain(|_, t| t.expires_at_ms > now);
                 if entries.len() >= MAX_MEMORY_ENTRIES {
                     entries.clear();

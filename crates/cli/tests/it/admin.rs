@@ -161,7 +161,21 @@ async fn off_loopback_the_dashboard_and_metrics_need_the_admin_key() {
         "{set}"
     );
     assert!(!set.contains(key), "the cookie is not the key: {set}");
+    assert!(
+        set.contains("Path=/_dashboard") && set.contains("Max-Age="),
+        "{set}"
+    );
     let cookie = cookie_of(&headers, "ferrovex_admin").unwrap();
+    // A forged or altered cookie is not a sign-in.
+    let forged = format!("{cookie}0");
+    let (status, _, _) = send(
+        "GET",
+        &url("/_dashboard"),
+        Vec::new(),
+        &[("cookie", &forged)],
+    )
+    .await;
+    assert_eq!(status, 303);
     let (status, _, page) = send(
         "GET",
         &url("/_dashboard"),
@@ -201,4 +215,43 @@ async fn off_loopback_the_dashboard_and_metrics_need_the_admin_key() {
     )
     .await;
     assert_eq!(status, 303);
+}
+
+/// On a loopback bind the dashboard is open, but only at a loopback name (a DNS-rebound site
+/// sends its own `Host`), and no page of it may be framed.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_loopback_the_dashboard_refuses_other_host_names_and_framing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for path in [
+        "/_dashboard",
+        "/_dashboard/data",
+        "/_dashboard/run",
+        "/metrics",
+    ] {
+        let (status, headers, _) =
+            send("GET", &format!("{}{path}", server.url), Vec::new(), &[]).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'");
+        let port = server.url.rsplit(':').next().unwrap();
+        let rebound = format!("evil.example:{port}");
+        let (status, _, _) = send(
+            "GET",
+            &format!("{}{path}", server.url),
+            Vec::new(),
+            &[("host", &rebound)],
+        )
+        .await;
+        assert_eq!(status, 403, "{path} answered a rebound host");
+    }
+    // The Convex API itself is not an operator route: any Host may call it.
+    let (status, _, _) = send(
+        "GET",
+        &format!("{}/version", server.url),
+        Vec::new(),
+        &[("host", "evil.example")],
+    )
+    .await;
+    assert_eq!(status, 200);
 }

@@ -152,16 +152,30 @@ impl Engine {
     /// Fails the `inProgress` actions whose lease expired: their process is gone. Decided
     /// again inside the write, so a lease renewed meanwhile keeps its job.
     pub(crate) async fn fail_abandoned_actions(&self) -> Result<usize, EngineError> {
+        // Candidates only (a read): jobs whose lease looks expired. Live ones cost no write.
+        // The clock, not the read's snapshot: on an idle database the snapshot is as old as
+        // the last commit, which may be the dead process's last renewal.
+        let now = self.now_ms();
         let running = self
-            .system_read(|db| {
+            .system_read(move |db| {
                 let docs = db
                     .query(SCHEDULED_TABLE)?
                     .with_index(BY_STATE_TIME, |q| q.eq("state.kind", IN_PROGRESS))?
                     .take(1000)?;
-                Ok(docs
-                    .iter()
-                    .filter_map(Job::from_document)
-                    .collect::<Vec<_>>())
+                let mut candidates = Vec::new();
+                for job in docs.iter().filter_map(Job::from_document) {
+                    let key = job.id.to_string();
+                    let leased = db
+                        .query(LEASES_TABLE)?
+                        .with_index(BY_JOB, |q| q.eq("job", key.as_str()))?
+                        .take(16)?
+                        .iter()
+                        .any(|row| matches!(row.fields.get("expires"), Some(Value::Float64(t)) if *t >= now));
+                    if !leased {
+                        candidates.push(job);
+                    }
+                }
+                Ok(candidates)
             })
             .await?;
         let mut failed = 0;
@@ -200,20 +214,29 @@ impl Engine {
         Ok(failed)
     }
 
-    /// Until the engine stops: renews this process's leases and fails abandoned actions.
+    /// Until the engine stops: renews this process's leases every [`LEASE_RENEW`], and, in a
+    /// loop of its own (so a slow scan never delays a renewal), fails abandoned actions.
     pub(crate) async fn run_leases(self, held: std::sync::Arc<Held>) {
+        let scanner = self.clone();
+        tokio::spawn(async move {
+            while !scanner.is_stopped() {
+                if let Err(e) = scanner.fail_abandoned_actions().await
+                    && !scanner.is_stopped()
+                {
+                    tracing::warn!(error = %e, "cannot look for abandoned scheduled actions");
+                }
+                tokio::time::sleep(LEASE_RENEW).await;
+            }
+        });
+        let mut ticker = tokio::time::interval(LEASE_RENEW);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.is_stopped() {
+            ticker.tick().await;
             if let Err(e) = self.renew_leases(&held).await
                 && !self.is_stopped()
             {
                 tracing::warn!(error = %e, "cannot renew the leases of running scheduled actions");
             }
-            if let Err(e) = self.fail_abandoned_actions().await
-                && !self.is_stopped()
-            {
-                tracing::warn!(error = %e, "cannot look for abandoned scheduled actions");
-            }
-            tokio::time::sleep(LEASE_RENEW).await;
         }
     }
 }
