@@ -272,18 +272,9 @@ fn document_body(
     )
 }
 
-fn form_value(body: &[u8], name: &str) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let raw = text.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then_some(v)
-    })?;
-    ferrovex_auth::cookie::percent_decode(&raw.replace('+', " "))
-}
-
 /// The fields of an insert or edit form as a Convex object, or why not.
 fn fields_of(body: &[u8]) -> Result<ferrovex_values::Value, String> {
-    let text = form_value(body, "fields").unwrap_or_default();
+    let text = crate::operator::form_value(body, "fields").unwrap_or_default();
     let json: serde_json::Value =
         serde_json::from_str(if text.trim().is_empty() { "{}" } else { &text })
             .map_err(|e| format!("the fields are not JSON: {e}"))?;
@@ -310,10 +301,7 @@ fn check_post(
     table: &str,
 ) -> Option<Response> {
     if !crate::operator::from_own_page(state, headers) {
-        return Some(refused(
-            StatusCode::FORBIDDEN,
-            "change data from the dashboard's own page (the Origin must be this deployment)",
-        ));
+        return Some(crate::operator::not_own_page("change data"));
     }
     if body.len() > MAX_EDIT_FORM_BYTES {
         return Some(refused(
@@ -327,6 +315,20 @@ fn check_post(
         )));
     }
     None
+}
+
+/// Refuses a write to `id` unless it is a document of `table` (the URL names both).
+fn in_table(
+    db: &mut ferrovex_engine::DatabaseWriter<'_>,
+    id: &DocumentId,
+    table: &str,
+) -> Result<(), ferrovex_engine::EngineError> {
+    match db.get(id)? {
+        Some(doc) if doc.table.as_str() == table => Ok(()),
+        _ => Err(ferrovex_engine::EngineError::BadDatabaseCall(format!(
+            "document {id} is not in table {table}"
+        ))),
+    }
 }
 
 fn see_other(to: String) -> Response {
@@ -379,14 +381,7 @@ pub(crate) async fn edit(
     let written = state
         .engine
         .system_write(move |db| {
-            match db.get(&target)? {
-                Some(doc) if doc.table.as_str() == name => {}
-                _ => {
-                    return Err(ferrovex_engine::EngineError::BadDatabaseCall(format!(
-                        "document {target} is not in table {name}"
-                    )));
-                }
-            }
+            in_table(db, &target, &name)?;
             db.replace(&target, &fields)
         })
         .await;
@@ -413,14 +408,7 @@ pub(crate) async fn delete(
     let deleted = state
         .engine
         .system_write(move |db| {
-            match db.get(&doc_id)? {
-                Some(doc) if doc.table.as_str() == name => {}
-                _ => {
-                    return Err(ferrovex_engine::EngineError::BadDatabaseCall(format!(
-                        "document {doc_id} is not in table {name}"
-                    )));
-                }
-            }
+            in_table(db, &doc_id, &name)?;
             db.delete(&doc_id)
         })
         .await;

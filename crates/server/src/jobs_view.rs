@@ -147,18 +147,9 @@ pub(crate) async fn cancel(
     body: Bytes,
 ) -> Response {
     if !crate::operator::from_own_page(&state, &headers) {
-        return (
-            StatusCode::FORBIDDEN,
-            "cancel from the dashboard's own page (the Origin must be this deployment)\n",
-        )
-            .into_response();
+        return crate::operator::not_own_page("cancel");
     }
-    // `id=<document id>`: ids are plain base32, so the form needs no percent-decoding.
-    let form = String::from_utf8_lossy(&body);
-    let id = form
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("id="))
-        .and_then(DocumentId::parse);
+    let id = crate::operator::form_value(&body, "id").and_then(|id| DocumentId::parse(&id));
     let Some(id) = id else {
         return (StatusCode::BAD_REQUEST, "the form needs the id of a job\n").into_response();
     };

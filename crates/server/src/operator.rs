@@ -107,6 +107,16 @@ pub(crate) fn from_own_page(state: &ApiState, headers: &HeaderMap) -> bool {
             if origin == format!("http://{host}") || origin == format!("https://{host}"))
 }
 
+/// The 403 for a dashboard POST that did not come from its own page; `what` says what was
+/// refused (`cancel`, `run functions`, `change data`).
+pub(crate) fn not_own_page(what: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        format!("{what} from the dashboard's own page (the Origin must be this deployment)\n"),
+    )
+        .into_response()
+}
+
 /// The middleware in front of the operator routes.
 pub(crate) async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let mut response = admit(state, request, next).await;
@@ -192,8 +202,8 @@ pub(crate) async fn login_form() -> Response {
     login_page(StatusCode::OK, None)
 }
 
-/// Decodes one `application/x-www-form-urlencoded` value.
-fn form_value(body: &[u8], name: &str) -> Option<String> {
+/// Decodes one value of an `application/x-www-form-urlencoded` body (every dashboard form).
+pub(crate) fn form_value(body: &[u8], name: &str) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let raw = text.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;

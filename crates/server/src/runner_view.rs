@@ -17,15 +17,6 @@ use crate::dashboard::escape;
 /// Largest form accepted.
 pub const MAX_RUN_FORM_BYTES: usize = 256 * 1024;
 
-fn form_value(body: &[u8], name: &str) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let raw = text.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then_some(v)
-    })?;
-    ferrovex_auth::cookie::percent_decode(&raw.replace('+', " "))
-}
-
 fn render(state: &ApiState, path: &str, args: &str, subject: &str, result: &str) -> Response {
     let mut options = String::new();
     for (p, kind, visibility) in state.engine.functions() {
@@ -74,11 +65,7 @@ pub(crate) async fn run(
     body: Bytes,
 ) -> Response {
     if !crate::operator::from_own_page(&state, &headers) {
-        return (
-            StatusCode::FORBIDDEN,
-            "run functions from the dashboard's own page (the Origin must be this deployment)\n",
-        )
-            .into_response();
+        return crate::operator::not_own_page("run functions");
     }
     if body.len() > MAX_RUN_FORM_BYTES {
         return (
@@ -87,9 +74,9 @@ pub(crate) async fn run(
         )
             .into_response();
     }
-    let path = form_value(&body, "path").unwrap_or_default();
-    let args_text = form_value(&body, "args").unwrap_or_else(|| "{}".to_owned());
-    let subject = form_value(&body, "subject").unwrap_or_default();
+    let path = crate::operator::form_value(&body, "path").unwrap_or_default();
+    let args_text = crate::operator::form_value(&body, "args").unwrap_or_else(|| "{}".to_owned());
+    let subject = crate::operator::form_value(&body, "subject").unwrap_or_default();
     let fail = |message: String| {
         let shown = format!(
             "<h2>Refused</h2><pre role=\"alert\">{}</pre>",
