@@ -17,10 +17,13 @@ use crate::error::AuthError;
 use crate::jwt;
 use crate::keyring::KeyRing;
 use crate::keys::{JwksRow, SigningKey, new_id, parse_jwks_env};
+
+mod keys;
 use crate::password;
 use crate::stats::AuthStats;
 use crate::store::{AuthStore, NewSession, Session, User};
 use crate::time::{iso_ms, now_ms};
+pub use keys::JWKS_ENV;
 
 /// Where signing keys come from.
 #[derive(Clone, Debug)]
@@ -213,6 +216,8 @@ pub struct AuthService {
     memo: TokenMemo,
     revocations: broadcast::Sender<Arc<[String]>>,
     hasher: crate::hashing::Hasher,
+    /// Whether the ring holds the `JWKS` environment variable's keys (see `keys.rs`).
+    env_keys: std::sync::atomic::AtomicBool,
 }
 
 /// Revocation batches buffered for slow listeners before they lag.
@@ -255,9 +260,9 @@ impl AuthService {
                 }
                 keys
             }
-            KeyMode::Dynamic { .. } => Self::decrypt_rows(store.load_jwks().await?, &config.secret),
+            KeyMode::Dynamic { .. } => Vec::new(),
         };
-        Ok(Arc::new(AuthService {
+        let service = Arc::new(AuthService {
             signer: CookieSigner::new(&config.secret),
             ring: Arc::new(KeyRing::new(keys, grace_ms)),
             config,
@@ -267,7 +272,10 @@ impl AuthService {
             memo: TokenMemo::default(),
             revocations: broadcast::channel(REVOCATION_BUFFER).0,
             hasher: crate::hashing::Hasher::for_this_machine(),
-        }))
+            env_keys: std::sync::atomic::AtomicBool::new(false),
+        });
+        service.reload_keys().await?;
+        Ok(service)
     }
 
     fn decrypt_rows(rows: Vec<JwksRow>, secret: &str) -> Vec<Arc<SigningKey>> {
@@ -708,100 +716,6 @@ impl AuthService {
         let keep = keep_current.then_some(info.session.token.as_str());
         let revoked = self.store.delete_user_sessions(&info.user.id, keep).await?;
         Ok(self.announce(revoked))
-    }
-
-    /// The signing key, creating the first one under a lock if there is none (dynamic mode).
-    async fn signing_key(&self) -> Result<Arc<SigningKey>, AuthError> {
-        let now = now_ms();
-        if let Some(k) = self.ring.signing_key(now) {
-            return Ok(k);
-        }
-        match &self.config.key_mode {
-            KeyMode::Static { .. } => Err(AuthError::Key("every key in JWKS has expired".into())),
-            KeyMode::Dynamic { .. } => {
-                let _guard = self.key_lock.lock().await;
-                if let Some(k) = self.ring.signing_key(now) {
-                    return Ok(k);
-                }
-                // Another process may have made one since we loaded.
-                self.reload_keys().await?;
-                if let Some(k) = self.ring.signing_key(now) {
-                    return Ok(k);
-                }
-                self.add_key().await
-            }
-        }
-    }
-
-    async fn add_key(&self) -> Result<Arc<SigningKey>, AuthError> {
-        let key = tokio::task::spawn_blocking(|| SigningKey::generate(new_id(), now_ms()))
-            .await
-            .map_err(|e| AuthError::Key(e.to_string()))??;
-        let key = Arc::new(key);
-        self.store
-            .insert_jwks(JwksRow::from_key(&key, &self.config.secret)?)
-            .await?;
-        let mut keys: Vec<_> = self.ring.all().iter().cloned().collect();
-        keys.push(key.clone());
-        self.ring.set(keys);
-        tracing::info!(kid = %key.kid, "created a new JWT signing key");
-        Ok(key)
-    }
-
-    /// Re-reads the keys from the database (dynamic mode); picks up other processes' rotations.
-    pub async fn reload_keys(&self) -> Result<(), AuthError> {
-        if matches!(self.config.key_mode, KeyMode::Dynamic { .. }) {
-            let keys = Self::decrypt_rows(self.store.load_jwks().await?, &self.config.secret);
-            if !keys.is_empty() {
-                self.ring.set(keys);
-            }
-        }
-        Ok(())
-    }
-
-    /// Periodic key maintenance (dynamic mode): reload, and rotate when the newest key is older
-    /// than the rotation interval. Returns whether a key was added.
-    pub async fn maintain_keys(&self) -> Result<bool, AuthError> {
-        let KeyMode::Dynamic { rotation } = &self.config.key_mode else {
-            return Ok(false);
-        };
-        let rotation_ms = u64::try_from(rotation.as_millis()).unwrap_or(u64::MAX);
-        let _guard = self.key_lock.lock().await;
-        self.reload_keys().await?;
-        if self.ring.all().is_empty() || !self.ring.rotation_due(now_ms(), rotation_ms) {
-            return Ok(false);
-        }
-        self.add_key().await?;
-        Ok(true)
-    }
-
-    /// Adds a key now (dynamic mode), e.g. from `ferrovex jwks rotate`.
-    pub async fn rotate_now(&self) -> Result<Arc<SigningKey>, AuthError> {
-        let _guard = self.key_lock.lock().await;
-        self.reload_keys().await?;
-        self.add_key().await
-    }
-
-    /// The newest key as a `JWKS` value (Better Auth's `getLatestJwks` shape), creating one if
-    /// needed; with `all`, every live key.
-    pub async fn export_jwks(&self, all: bool) -> Result<Json, AuthError> {
-        let newest = self.signing_key().await?;
-        let keys: Vec<Arc<SigningKey>> = if all {
-            self.ring.all().iter().cloned().collect()
-        } else {
-            vec![newest]
-        };
-        let rows = keys
-            .iter()
-            .rev()
-            .map(|k| JwksRow::from_key(k, &self.config.secret).map(|r| r.to_json()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Json::Array(rows))
-    }
-
-    /// The published JWKS document.
-    pub fn jwks(&self) -> Json {
-        self.ring.jwks_json(now_ms())
     }
 
     /// A Convex JWT for a session: RS256, `kid` and `typ` in the header; `iss`, `aud`,

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every counted operation.
-pub const OPERATIONS: [&str; 16] = [
+pub const OPERATIONS: [&str; 17] = [
     "session.find",
     "session.find_many",
     "session.insert",
@@ -20,6 +20,7 @@ pub const OPERATIONS: [&str; 16] = [
     "account.update",
     "jwks.find_many",
     "jwks.insert",
+    "jwks.env",
     "secret.find",
 ];
 

@@ -547,6 +547,12 @@ impl AuthStore {
             .await?)
     }
 
+    /// A deployment environment variable (`JWKS`).
+    pub async fn env_var(&self, name: &str) -> Result<Option<String>, AuthError> {
+        self.stats.bump("jwks.env");
+        Ok(self.engine.env_var(name).await?)
+    }
+
     /// Every stored key row.
     pub async fn load_jwks(&self) -> Result<Vec<JwksRow>, AuthError> {
         self.stats.bump("jwks.find_many");

@@ -79,6 +79,12 @@ macro_rules! log_methods {
             }
         }
 
+        /// The deployment environment variable `name` (`npx convex env set`), if set. A
+        /// query that reads one re-runs when it changes.
+        pub fn env(&mut self, name: &str) -> FnResult<Option<String>> {
+            Ok(self.db.env(name)?)
+        }
+
         /// Logs a line at level `LOG` (returned to the caller in `logLines`).
         pub fn log(&mut self, message: impl Display) {
             self.logs.push("LOG", &message);
@@ -159,6 +165,11 @@ impl ActionCtx {
         Auth {
             identity: self.identity.as_deref(),
         }
+    }
+
+    /// The deployment environment variable `name` (`npx convex env set`), read now.
+    pub async fn env(&self, name: &str) -> FnResult<Option<String>> {
+        Ok(self.engine.env_var(name).await?)
     }
 
     /// Logs a line at level `LOG`.

@@ -455,7 +455,7 @@ impl<'a> Query<'a> {
 
     /// `readable_system`: the caller went through `ctx.db.system()`, so the system tables in
     /// [`READABLE_SYSTEM_TABLES`] are allowed too.
-    fn open(
+    pub(crate) fn open(
         txn: &'a mut dyn ReadTxn,
         state: &'a mut TxnState,
         table: &str,

@@ -251,7 +251,10 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
         let mut app = app;
-        app.schema = app.schema.merge(crate::scheduler::system_schema());
+        app.schema = app
+            .schema
+            .merge(crate::scheduler::system_schema())
+            .merge(crate::env::system_schema());
         persistence.open_indexes(&app.schema.all_indexes())?;
         let publish_lock = Arc::new(parking_lot::Mutex::new(()));
         let committer = Committer::start(persistence.clone(), publish_lock.clone())?;

@@ -6,6 +6,7 @@ mod committer;
 mod context;
 mod db;
 mod engine;
+mod env;
 mod error;
 mod flight;
 mod foreign;
@@ -30,6 +31,9 @@ pub use db::{
 pub use engine::{
     Engine, EngineConfig, MAX_CONCURRENT_QUERIES, MAX_SESSION_ID_LEN, MUTATION_OUTCOME_RETENTION,
     Outcome,
+};
+pub use env::{
+    ENV_TABLE, EnvChange, MAX_ENV_NAME_LEN, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, check_env_name,
 };
 pub use error::{ConvexError, EngineError, FnError, FnResult, FunctionFailure};
 pub use ferrovex_store::Timestamp;

@@ -39,6 +39,7 @@ extern crate self as ferrovex;
 
 pub mod admin_key;
 pub mod backup;
+mod builtins;
 mod cli;
 pub mod codegen;
 mod connections;

@@ -423,6 +423,8 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         Some(customize) => customize(deployment.app.clone(), args),
         None => deployment.app.clone(),
     };
+    let auth_cell = crate::builtins::AuthCell::default();
+    let app = crate::builtins::add(app, &auth_cell);
     // Ports first: a busy port must fail before anything is created on disk.
     let api_listener = tokio::net::TcpListener::bind((args.host, args.api_port))
         .await
@@ -499,6 +501,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
     auth_args.trusted_origins.extend(web_origin.clone());
     auth_args.trusted_origins.extend(web_origins.clone());
     let auth = start_auth(&engine, &auth_args, site_url).await?;
+    let _ = auth_cell.set(auth.clone());
     let providers = match &args.auth.auth_config {
         Some(path) => parse_auth_config(
             &std::fs::read_to_string(path)
