@@ -218,6 +218,17 @@ fn check_size(doc: &Document) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Everything a write checks of a document from outside (an import): field names, the
+/// table's validator and the size limit.
+pub(crate) fn check_document(
+    schema: &ferrovex_store::Schema,
+    doc: &Document,
+) -> Result<(), EngineError> {
+    user_fields(Value::Object(doc.fields.clone()))?;
+    check_shape(schema, doc)?;
+    check_size(doc)
+}
+
 /// The document against its table's validator, if the schema declares one.
 fn check_shape(schema: &ferrovex_store::Schema, doc: &Document) -> Result<(), EngineError> {
     match schema.validator_of(&doc.table) {

@@ -115,10 +115,10 @@ pub const MAX_SESSION_ID_LEN: usize = 64;
 pub(crate) struct Inner {
     pub(crate) persistence: Arc<dyn Persistence>,
     schema: Arc<Schema>,
-    app: App,
-    committer: Committer,
-    clock: Arc<dyn Clock>,
-    ids: IdGenerator,
+    pub(crate) app: App,
+    pub(crate) committer: Committer,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: IdGenerator,
     query_permits: Semaphore,
     pub(crate) invalidation: Invalidation,
     flights: Flights,
@@ -137,7 +137,7 @@ pub(crate) struct Inner {
 /// A running engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Engine {

@@ -327,6 +327,9 @@ impl Invalidation {
 
     /// Publishes a commit: fires every watcher it touches. Returns how many fired.
     pub(crate) fn publish(&self, ts: Timestamp, writes: Arc<WriteSet>) -> usize {
+        if writes.everything {
+            return self.publish_unknown(ts);
+        }
         let mut state = self.state.lock();
         let affected = state.index.affected(&writes);
         self.fire(&mut state, &affected, ts);
@@ -495,6 +498,7 @@ mod tests {
         Arc::new(WriteSet {
             keys: vec![(index.clone(), key.to_vec())],
             ids: Default::default(),
+            everything: false,
         })
     }
 

@@ -20,6 +20,7 @@ mod range;
 mod readset;
 mod registry;
 mod scheduler;
+mod snapshot;
 mod typed;
 mod validation;
 
@@ -55,6 +56,10 @@ pub use scheduler::{
     ActionScheduler, CronSchedule, CronSpec, FINISHED_RETENTION, INTERRUPTED_ACTION, JobSummary,
     MAX_RUNNING_ACTIONS, MAX_SCHEDULED_ARGS_BYTES, MAX_SCHEDULED_PER_MUTATION, MutationScheduler,
     SCHEDULED_TABLE, SCHEDULER_POLL,
+};
+pub use snapshot::{
+    ImportDocument, ImportMode, ImportReport, ImportSink, ImportSource, MAX_IMPORT_DOCUMENTS,
+    PageCursor, SnapshotReader,
 };
 pub use typed::{Doc, Id, Table, Type, field_validator};
 

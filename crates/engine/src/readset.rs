@@ -45,6 +45,9 @@ pub struct WriteSet {
     pub keys: Vec<(IndexId, Vec<u8>)>,
     /// Ids of every changed document.
     pub ids: BTreeSet<DocumentId>,
+    /// Too much changed to list (a bulk import): every subscription and cached result is
+    /// invalid, and the commit log records [`WRITES_UNKNOWN`].
+    pub everything: bool,
 }
 
 impl WriteSet {
@@ -60,13 +63,16 @@ impl WriteSet {
 
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        !self.everything && self.ids.is_empty()
     }
 
     /// The commit log form: a version byte, then the ids and the `(index, key)` pairs, each
     /// length-prefixed. A write set whose encoding would pass [`MAX_LOGGED_WRITE_SET`] is
     /// logged as [`WRITES_UNKNOWN`] instead: readers then invalidate everything (counted).
     pub fn encode(&self) -> Vec<u8> {
+        if self.everything {
+            return vec![WRITES_UNKNOWN];
+        }
         let mut out = vec![ENCODING_V1];
         let put = |out: &mut Vec<u8>, bytes: &[u8]| {
             let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);

@@ -255,6 +255,16 @@ fn test_app() -> App {
                 })
                 .paginate(&a.pagination_opts)?)
         })
+        .query("env:get", |ctx: &mut QueryCtx, a: Value| {
+            let name = match &a {
+                Value::Object(f) => match f.get("name") {
+                    Some(Value::String(n)) => n.clone(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            Ok(ctx.env(&name)?)
+        })
         .query("items:all", |ctx: &mut QueryCtx, _: NoArgs| {
             Ok(ctx.db.query("items")?.collect()?)
         })
@@ -1076,4 +1086,135 @@ async fn a_process_behind_the_pruned_commit_log_invalidates_everything_once() {
     let x = call(&b, FunctionKind::Query, "items:range", range_args("x")).await;
     assert!(!x.cached);
     assert_eq!(from_value::<Vec<i64>>(x.result.unwrap()), vec![1]);
+}
+
+#[tokio::test]
+async fn environment_variables_are_set_read_by_functions_and_bounded() {
+    use ferrovex_engine::EnvChange;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), clock_at(1_000_000_000));
+    let get = |engine: Engine| async move {
+        call(
+            &engine,
+            FunctionKind::Query,
+            "env:get",
+            Value::object([("name", "JWKS")]),
+        )
+        .await
+        .result
+        .unwrap()
+    };
+    assert_eq!(get(engine.clone()).await, Value::Null);
+    let set = |v: Option<&str>| {
+        vec![EnvChange {
+            name: "JWKS".to_owned(),
+            value: v.map(str::to_owned),
+        }]
+    };
+    engine.update_env_vars(set(Some("one"))).await.unwrap();
+    assert_eq!(get(engine.clone()).await, Value::from("one"));
+    engine.update_env_vars(set(Some("two"))).await.unwrap();
+    assert_eq!(get(engine.clone()).await, Value::from("two"));
+    assert_eq!(engine.env_vars().await.unwrap().len(), 1);
+    // A bad name or an oversized value changes nothing, and names the variable.
+    let bad = engine
+        .update_env_vars(vec![
+            EnvChange {
+                name: "OK".to_owned(),
+                value: Some("x".to_owned()),
+            },
+            EnvChange {
+                name: "1BAD".to_owned(),
+                value: Some("x".to_owned()),
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("1BAD"), "{bad}");
+    let big = "x".repeat(ferrovex_engine::MAX_ENV_VALUE_BYTES + 1);
+    let err = engine.update_env_vars(set(Some(&big))).await.unwrap_err();
+    assert!(err.to_string().contains("JWKS"), "{err}");
+    assert_eq!(engine.env_vars().await.unwrap().len(), 1);
+    engine.update_env_vars(set(None)).await.unwrap();
+    assert_eq!(get(engine.clone()).await, Value::Null);
+    // System rows stay out of the app's tables and out of user queries.
+    assert!(!engine.user_tables().iter().any(|t| t.starts_with('_')));
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn an_import_is_all_or_nothing_and_keeps_ids_and_creation_times() {
+    use ferrovex_engine::{ImportDocument, ImportMode, PageCursor};
+    use ferrovex_store::{DocumentId, TableName};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), clock_at(1_000_000_000));
+    let people = TableName::parse("people").unwrap();
+    let person = |id: &str, name: Value| ImportDocument {
+        table: people.clone(),
+        id: Some(DocumentId::parse(id).unwrap()),
+        creation_time: Some(1_700_000_000_000.5),
+        fields: [("name".to_owned(), name)].into_iter().collect(),
+    };
+    let ids = ["0000000000000000000000000a", "0000000000000000000000000b"];
+    // The second document breaks the table's validator: nothing is written.
+    let docs = vec![
+        person(ids[0], Value::from("Ada")),
+        person(ids[1], Value::Int64(3)),
+    ];
+    let err = engine
+        .import_documents(
+            vec![(people.clone(), ImportMode::RequireEmpty)],
+            Box::new(move |sink| docs.into_iter().try_for_each(|d| sink(d))),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("name"), "{err}");
+    let count = |engine: Engine, table: TableName| async move {
+        engine
+            .with_snapshot(move |s| Ok(s.page(&table, &PageCursor::default(), 100)?.0))
+            .await
+            .unwrap()
+    };
+    assert!(count(engine.clone(), people.clone()).await.is_empty());
+    let docs = vec![
+        person(ids[0], Value::from("Ada")),
+        person(ids[1], Value::from("Bo")),
+    ];
+    let report = engine
+        .import_documents(
+            vec![(people.clone(), ImportMode::RequireEmpty)],
+            Box::new(move |sink| docs.into_iter().try_for_each(|d| sink(d))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.written.get("people"), Some(&2));
+    let stored = count(engine.clone(), people.clone()).await;
+    let stored_ids: Vec<_> = stored.iter().map(|d| d.id.as_str().to_owned()).collect();
+    assert_eq!(stored_ids, ids);
+    assert!(
+        stored
+            .iter()
+            .all(|d| d.creation_time == 1_700_000_000_000.5)
+    );
+    // Not empty any more: the default mode refuses, Replace swaps the contents.
+    let again = vec![person(ids[0], Value::from("Cy"))];
+    let err = engine
+        .import_documents(
+            vec![(people.clone(), ImportMode::RequireEmpty)],
+            Box::new(move |sink| again.into_iter().try_for_each(|d| sink(d))),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    let again = vec![person(ids[0], Value::from("Cy"))];
+    let report = engine
+        .import_documents(
+            vec![(people.clone(), ImportMode::Replace)],
+            Box::new(move |sink| again.into_iter().try_for_each(|d| sink(d))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.deleted.get("people"), Some(&2));
+    assert_eq!(count(engine.clone(), people.clone()).await.len(), 1);
+    engine.shutdown();
 }
