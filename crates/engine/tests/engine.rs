@@ -263,7 +263,7 @@ fn test_app() -> App {
                 },
                 _ => String::new(),
             };
-            Ok(ctx.env(&name)?)
+            ctx.env(&name)
         })
         .query("items:all", |ctx: &mut QueryCtx, _: NoArgs| {
             Ok(ctx.db.query("items")?.collect()?)
@@ -1164,7 +1164,7 @@ async fn an_import_is_all_or_nothing_and_keeps_ids_and_creation_times() {
     let err = engine
         .import_documents(
             vec![(people.clone(), ImportMode::RequireEmpty)],
-            Box::new(move |sink| docs.into_iter().try_for_each(|d| sink(d))),
+            Box::new(move |sink| docs.into_iter().try_for_each(&mut *sink)),
         )
         .await
         .unwrap_err();
@@ -1183,7 +1183,7 @@ async fn an_import_is_all_or_nothing_and_keeps_ids_and_creation_times() {
     let report = engine
         .import_documents(
             vec![(people.clone(), ImportMode::RequireEmpty)],
-            Box::new(move |sink| docs.into_iter().try_for_each(|d| sink(d))),
+            Box::new(move |sink| docs.into_iter().try_for_each(&mut *sink)),
         )
         .await
         .unwrap();
@@ -1201,7 +1201,7 @@ async fn an_import_is_all_or_nothing_and_keeps_ids_and_creation_times() {
     let err = engine
         .import_documents(
             vec![(people.clone(), ImportMode::RequireEmpty)],
-            Box::new(move |sink| again.into_iter().try_for_each(|d| sink(d))),
+            Box::new(move |sink| again.into_iter().try_for_each(&mut *sink)),
         )
         .await
         .unwrap_err();
@@ -1210,7 +1210,7 @@ async fn an_import_is_all_or_nothing_and_keeps_ids_and_creation_times() {
     let report = engine
         .import_documents(
             vec![(people.clone(), ImportMode::Replace)],
-            Box::new(move |sink| again.into_iter().try_for_each(|d| sink(d))),
+            Box::new(move |sink| again.into_iter().try_for_each(&mut *sink)),
         )
         .await
         .unwrap();
