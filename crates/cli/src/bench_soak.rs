@@ -84,6 +84,15 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
 
+/// Whether this process still has a file under `dir` open (the deployment's store).
+fn holds_files_under(dir: &std::path::Path) -> bool {
+    std::fs::read_dir("/proc/self/fd").is_ok_and(|entries| {
+        entries
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|target| target.starts_with(dir))
+    })
+}
+
 /// Runs `op` until `deadline`, recording each outcome in `window`.
 async fn repeat<F, Fut>(what: &'static str, window: Arc<Window>, deadline: Instant, mut op: F)
 where
@@ -342,8 +351,15 @@ pub async fn soak(duration: Duration, interval: Duration) -> anyhow::Result<(Str
     total_errors += errors;
     drop(http);
     running.stop().await?;
-    // Background loops (scheduler, leases) notice the stop within their poll interval.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Background loops (scheduler, leases, the commit-log watcher) notice the stop within
+    // their poll interval and drop their engine handles, which closes the store. On a busy
+    // machine that can take longer than one interval, so wait for the descriptors to come back
+    // (up to 30 s): a leak never comes back, a slow loop does.
+    let settle = std::time::Instant::now() + Duration::from_secs(30);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    while holds_files_under(dir.path()) && std::time::Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(dir);
     // Once the deployment has stopped (and the client's pool is gone), what is still open
     // was leaked.

@@ -298,6 +298,9 @@ impl Engine {
     pub fn shutdown(&self) {
         self.inner.stopped.store(true, Ordering::Relaxed);
         self.inner.committer.shutdown();
+        // Close the store now rather than when the last handle drops: a background task that
+        // has not yet noticed the stop must not keep the database files open.
+        self.inner.persistence.close();
     }
 
     /// The timestamp of the latest commit.

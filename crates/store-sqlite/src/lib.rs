@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     /// This handle's id in the commit log.
     pub(crate) origin: u64,
+    /// Set by `close`: connections are dropped instead of pooled, and no new one opens.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SqlitePersistence {
@@ -95,6 +97,7 @@ impl SqlitePersistence {
                 indexes: parking_lot::RwLock::new(Vec::new()),
                 clock,
                 origin: ferrovex_store::new_origin(),
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -106,7 +109,14 @@ impl SqlitePersistence {
 }
 
 impl Shared {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn take_reader(&self) -> Result<Connection, StoreError> {
+        if self.is_closed() {
+            return Err(closed_error());
+        }
         if let Some(conn) = self.readers.lock().pop() {
             return Ok(conn);
         }
@@ -115,8 +125,16 @@ impl Shared {
 
     pub(crate) fn return_reader(&self, conn: Connection) {
         let mut idle = self.readers.lock();
-        if idle.len() < MAX_IDLE_READERS {
+        if idle.len() < MAX_IDLE_READERS && !self.is_closed() {
             idle.push(conn);
+        }
+    }
+
+    /// Puts the write connection back in its slot (drops it once the store is closed).
+    pub(crate) fn return_writer(&self, conn: Option<Connection>) {
+        let mut slot = self.writer.lock();
+        if !self.is_closed() {
+            *slot = conn;
         }
     }
 
@@ -127,6 +145,10 @@ impl Shared {
     pub(crate) fn set_latest(&self, ts: Timestamp) {
         self.latest.fetch_max(ts.as_nanos(), Ordering::AcqRel);
     }
+}
+
+fn closed_error() -> StoreError {
+    StoreError::Backend("the store is closed (the deployment has stopped)".to_owned())
 }
 
 impl Persistence for SqlitePersistence {
@@ -149,6 +171,13 @@ impl Persistence for SqlitePersistence {
 
     fn origin(&self) -> u64 {
         self.shared.origin
+    }
+
+    fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        let writer = self.shared.writer.lock().take();
+        let readers = std::mem::take(&mut *self.shared.readers.lock());
+        drop((writer, readers));
     }
 
     fn read_commit_log(

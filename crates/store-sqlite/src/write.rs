@@ -271,7 +271,7 @@ impl WriteTxn for SqliteWrite {
         self.conn()?.execute_batch("COMMIT").map_err(backend)?;
         self.shared.set_latest(ts);
         if let Some(conn) = self.conn.take() {
-            *self.shared.writer.lock() = Some(conn);
+            self.shared.return_writer(Some(conn));
         }
         Ok(ts)
     }
@@ -289,7 +289,7 @@ impl Drop for SqliteWrite {
                     crate::connection::open_writer(&self.shared.path, self.shared.durability).ok()
                 }
             };
-            *self.shared.writer.lock() = conn;
+            self.shared.return_writer(conn);
         }
     }
 }
@@ -334,7 +334,7 @@ pub(crate) fn sync_indexes(shared: &Arc<Shared>, indexes: &[IndexDef]) -> Result
     conn.execute_batch("COMMIT").map_err(backend)?;
     let mut txn = txn;
     if let Some(conn) = txn.conn.take() {
-        *shared.writer.lock() = Some(conn);
+        shared.return_writer(Some(conn));
     }
     Ok(())
 }

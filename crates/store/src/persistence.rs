@@ -168,6 +168,10 @@ pub trait Persistence: Send + Sync + 'static {
         std::thread::sleep(timeout);
     }
 
+    /// Closes the backend's connections once the engine has stopped: idle ones now, busy ones
+    /// when their transaction ends. Later transactions fail. The default does nothing.
+    fn close(&self) {}
+
     /// The timestamp of the latest commit as stored, including commits made by other
     /// processes sharing the database (which [`Persistence::latest_ts`] may not know of).
     fn stored_latest_ts(&self) -> Result<Timestamp, StoreError> {
