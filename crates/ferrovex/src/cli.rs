@@ -31,6 +31,10 @@ pub enum Command {
     Jwks(jwks::JwksArgs),
     /// Copy a SQLite deployment's database to a file, online, while it keeps serving.
     Backup(crate::backup::BackupArgs),
+    /// Write one consistent snapshot of the deployment's tables as a Convex snapshot ZIP.
+    Export(crate::snapshot::ExportArgs),
+    /// Import a Convex snapshot ZIP, a `.jsonl` or a `.json` file, all or nothing.
+    Import(crate::snapshot::ImportArgs),
     /// Write the TypeScript a Convex client needs (`convex/_generated/api.js`, `api.d.ts`,
     /// `dataModel.d.ts`) for this app's functions and tables.
     Codegen(CodegenArgs),
@@ -44,6 +48,8 @@ pub async fn run_command(deployment: &Deployment, command: Command) -> anyhow::R
         Command::Jwks(args) => jwks::jwks(&deployment.app, args).await,
         Command::Codegen(args) => codegen::codegen(&deployment.app, &args),
         Command::Backup(args) => crate::backup::backup(&args).await,
+        Command::Export(args) => crate::snapshot::export(&deployment.app, args).await,
+        Command::Import(args) => crate::snapshot::import(&deployment.app, args).await,
     }
 }
 

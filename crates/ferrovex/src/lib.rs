@@ -53,6 +53,7 @@ mod jwks;
 mod logging;
 mod run;
 pub mod serve;
+mod snapshot;
 mod storage;
 pub mod testing;
 

@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// Reading or writing a file failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The archive is not a ZIP file this reader understands, or is damaged.
     #[error("{0}")]
@@ -16,6 +16,6 @@ pub enum SnapshotError {
     #[error("{0}")]
     TooLarge(String),
     /// The engine refused (the import's transaction, a snapshot read).
-    #[error("{0}")]
+    #[error(transparent)]
     Engine(#[from] ferrovex_engine::EngineError),
 }

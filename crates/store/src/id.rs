@@ -8,6 +8,9 @@ use crate::timestamp::Clock;
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Ids are 26 characters: 128 bits in base32.
 pub const ID_LEN: usize = 26;
+/// Lengths of Convex's ids (a table number, 16 random bytes and a checksum, in base32), which
+/// documents imported from Convex keep.
+pub const CONVEX_ID_LENS: std::ops::RangeInclusive<usize> = 31..=37;
 
 /// The `_id` of a document: 48 bits of milliseconds then 80 random bits, base32 encoded,
 /// so ids sort roughly by creation time and keep B-tree inserts local.
@@ -15,9 +18,11 @@ pub const ID_LEN: usize = 26;
 pub struct DocumentId(String);
 
 impl DocumentId {
-    /// Parses an id received from a client, checking its shape.
+    /// Parses an id received from a client, checking its shape: a Ferrovex id, or an id made
+    /// by Convex (same alphabet, [`CONVEX_ID_LENS`] long), which an import keeps as it is.
     pub fn parse(s: &str) -> Option<DocumentId> {
-        let ok = s.len() == ID_LEN && s.bytes().all(|b| ALPHABET.contains(&b));
+        let ok = (s.len() == ID_LEN || CONVEX_ID_LENS.contains(&s.len()))
+            && s.bytes().all(|b| ALPHABET.contains(&b));
         ok.then(|| DocumentId(s.to_owned()))
     }
 
