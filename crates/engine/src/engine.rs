@@ -254,7 +254,9 @@ impl Engine {
         app.schema = app
             .schema
             .merge(crate::scheduler::system_schema())
-            .merge(crate::env::system_schema());
+            .merge(crate::env::system_schema())
+            .merge(crate::operator::system_schema());
+        let app = crate::operator::add(app);
         persistence.open_indexes(&app.schema.all_indexes())?;
         let publish_lock = Arc::new(parking_lot::Mutex::new(()));
         let committer = Committer::start(persistence.clone(), publish_lock.clone())?;
@@ -324,6 +326,7 @@ impl Engine {
             .app
             .functions
             .iter()
+            .filter(|(path, _)| !crate::operator::is_system_path(path.as_str()))
             .map(|(path, r)| (path.as_str().to_owned(), r.spec.kind, r.spec.visibility))
             .collect()
     }

@@ -15,6 +15,7 @@ mod identity;
 mod invalidation;
 mod kind;
 mod log;
+mod operator;
 mod path;
 mod range;
 mod readset;
@@ -48,6 +49,7 @@ pub use kind::FunctionKind;
 pub use log::{
     Execution, FunctionLog, Histogram, LATENCY_BUCKETS, LOG_RING_CAPACITY, Metrics, Transport,
 };
+pub use operator::{EXPORTS_TABLE, IMPORTS_TABLE, is_system_path};
 pub use path::{FunctionPath, MAX_PATH_LEN};
 pub use range::IndexRange;
 pub use readset::{ReadSet, WriteSet};

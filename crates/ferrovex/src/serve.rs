@@ -560,6 +560,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         sections,
         admin: Some(Arc::new(admin)),
         stopping: stop.subscribe(),
+        snapshots_dir: Some(args.data_dir.join("snapshots")),
         operator: if args.host.is_loopback() {
             ferrovex_server::OperatorAccess::Open
         } else {

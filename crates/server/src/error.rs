@@ -35,6 +35,18 @@ pub enum ApiError {
     /// Too many wrong admin keys lately.
     #[error("Too many wrong admin keys; try again in a few seconds")]
     TooManyRequests,
+    /// An operator request refused for a reason with its own code (Convex's codes, such as
+    /// `ExportInProgress`).
+    #[error("{message}")]
+    Refused {
+        /// The code.
+        code: &'static str,
+        /// What went wrong, for people.
+        message: String,
+    },
+    /// The caller must present the admin key.
+    #[error("{0}")]
+    AdminRequired(String),
 }
 
 impl ApiError {
@@ -50,6 +62,8 @@ impl ApiError {
             ApiError::InvalidAuthHeader(_) => "InvalidAuthHeader",
             ApiError::BadAdminKey => "BadAdminKey",
             ApiError::TooManyRequests => "TooManyRequests",
+            ApiError::Refused { code, .. } => code,
+            ApiError::AdminRequired(_) => "Unauthenticated",
         }
     }
 
@@ -58,7 +72,9 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::InvalidAuthHeader(_) | ApiError::BadAdminKey => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidAuthHeader(_) | ApiError::BadAdminKey | ApiError::AdminRequired(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }

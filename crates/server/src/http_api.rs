@@ -83,6 +83,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/{version}/sync", get(crate::sync::upgrade))
         .layer(cors)
         .merge(operator)
+        .merge(crate::cli_api::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -183,7 +184,7 @@ fn outcome_response(outcome: Outcome, format: ValueFormat) -> Response {
 /// The caller: `Authorization: Bearer <jwt>` is a user; `Authorization: Convex <key>[:<id>]`
 /// is an admin (internal functions callable), optionally acting as a user; no header is
 /// anonymous. The transport says which, for the engine and the log.
-async fn identity(
+pub(crate) async fn identity(
     state: &ApiState,
     headers: &HeaderMap,
 ) -> Result<(Option<Arc<Identity>>, Transport), ApiError> {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth_log;
+mod cli_api;
 mod dashboard;
 mod data_view;
 mod error;
@@ -46,6 +47,9 @@ pub struct ApiState {
     pub operator: OperatorAccess,
     /// Turns true when the deployment stops: sync sockets close with 1001 `ServerShutdown`.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Where export archives and import uploads are kept (`<data dir>/snapshots`); `None`
+    /// refuses the export and import endpoints.
+    pub snapshots_dir: Option<std::path::PathBuf>,
 }
 
 pub use operator::OperatorAccess;
