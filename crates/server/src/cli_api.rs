@@ -323,7 +323,7 @@ fn prune_exports(dir: &Path) {
             Some((ts, path))
         })
         .collect();
-    archives.sort_by(|a, b| b.0.cmp(&a.0));
+    archives.sort_by_key(|a| std::cmp::Reverse(a.0));
     for (_, old) in archives.into_iter().skip(KEPT_EXPORTS) {
         let _ = std::fs::remove_file(old);
     }

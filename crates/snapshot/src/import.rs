@@ -274,7 +274,7 @@ fn read_generated_schema(zip: &ZipReader, info: &ZipEntryInfo) -> Result<Encodin
     read_line_bounded(&mut reader, &mut first, MAX_LINE_BYTES, &info.name, 1)?;
     let json: Json = serde_json::from_slice(&first)
         .map_err(|e| invalid(format!("{}, line 1: not JSON: {e}", info.name)))?;
-    if json == Json::from("uniform") {
+    if json == "uniform" {
         Ok(Encoding::Uniform)
     } else {
         Err(invalid(format!(

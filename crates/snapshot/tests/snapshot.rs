@@ -2,6 +2,8 @@
 //! layout with every value type imports exactly; export, wipe, import and export again give the
 //! same documents; a broken line or a validator mismatch imports nothing and names the line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
