@@ -20,5 +20,6 @@ mod review;
 mod scaleout;
 mod scheduler;
 mod site_cors;
+mod snapshot;
 mod sync;
 mod web;
