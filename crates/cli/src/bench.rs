@@ -42,6 +42,9 @@ pub enum Suite {
     /// `ferrovex dev`: a one-line edit in a scaffolded app until its result is served (needs
     /// this checkout and cargo; not part of `all`).
     Dev,
+    /// `ferrovex import` and `export` of `--documents` messages, time and peak memory, beside
+    /// a plain copy of the database file (not part of `all`).
+    Snapshot,
 }
 
 /// Flags of `ferrovex bench`.
@@ -78,6 +81,9 @@ pub struct BenchArgs {
     /// Edits in the dev suite.
     #[arg(long, default_value_t = 7)]
     pub edits: usize,
+    /// Documents in the snapshot suite.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub documents: u64,
     /// PostgreSQL database for the scaleout suite (default: a throwaway cluster).
     #[arg(long, env = "FERROVEX_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -352,6 +358,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         });
+    }
+    if args.suite == Suite::Snapshot {
+        let documents = args.documents.max(1);
+        let report =
+            tokio::task::spawn_blocking(move || crate::bench_snapshot::snapshot_report(documents))
+                .await??;
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
     }
     let mut rows = Vec::new();
     if matches!(args.suite, Suite::All | Suite::Http) {

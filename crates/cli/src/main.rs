@@ -7,6 +7,7 @@ mod bench_auth;
 mod bench_dev;
 mod bench_scaleout;
 mod bench_scheduler;
+mod bench_snapshot;
 mod bench_soak;
 mod bench_sync;
 mod bench_web;

@@ -73,6 +73,19 @@ fn progress_line(label: &'static str) -> impl FnMut(u64) + Send + 'static {
     }
 }
 
+/// This process's peak resident memory in MiB (Linux `VmHWM`), for the summary line.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn storage(flags: &DataFlags) -> anyhow::Result<Storage> {
     Storage::from_flags(&flags.data_dir, flags.database_url.as_deref(), "normal")
 }
@@ -109,13 +122,14 @@ pub async fn export(app: &ferrovex_engine::App, args: ExportArgs) -> anyhow::Res
     let size = std::fs::metadata(&args.path).map_or(0, |m| m.len());
     eprintln!();
     println!(
-        "exported {} documents from {} tables ({:.1} MiB, snapshot at ts {}) to {} in {:.1} s",
+        "exported {} documents from {} tables ({:.1} MiB, snapshot at ts {}) to {} in {:.1} s (peak memory {:.1} MiB)",
         summary.documents,
         summary.tables,
         size as f64 / (1024.0 * 1024.0),
         summary.ts.as_nanos(),
         args.path.display(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        peak_rss_mib()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -162,9 +176,10 @@ pub async fn import(app: &ferrovex_engine::App, args: ImportArgs) -> anyhow::Res
         }
     }
     println!(
-        "imported {total} documents from {} in {:.1} s",
+        "imported {total} documents from {} in {:.1} s (peak memory {:.1} MiB)",
         args.file.display(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        peak_rss_mib()
     );
     Ok(ExitCode::SUCCESS)
 }
