@@ -71,6 +71,8 @@ const CHANNEL = `cli-${RUN_ID}`;
 const BODY = `hello from the convex cli ${RUN_ID}`;
 /** The id `messages:send` returned for BODY in test 1. */
 let sentId;
+/** The snapshot test 7 exports from A (and test 8 imports again). */
+let snapshotZip;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -372,8 +374,11 @@ test("2. run calls an internal function with the admin key, and a wrong key fail
   });
   assertFailed(wrong);
   assert.match(`${wrong.stdout}\n${wrong.stderr}`, /BadAdminKey|admin key/i, describe(wrong));
-  const after = await httpClient(A).query(api.reminders.list, {});
-  assert.ok(!after.some((r) => r.text === wrongText), `the refused call wrote nothing: ${JSON.stringify(after)}`);
+  const remaining = await httpClient(A).query(api.reminders.list, {});
+  assert.ok(
+    !remaining.some((r) => r.text === wrongText),
+    `the refused call wrote nothing: ${JSON.stringify(remaining)}`,
+  );
 });
 
 test("3. data lists the tables and a table's documents", { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -395,7 +400,8 @@ test("3. data lists the tables and a table's documents", { timeout: TEST_TIMEOUT
   assert.match(rule ?? "", /^-+-\|-/, describe(pretty));
   const row = rows.find((r) => r.includes(JSON.stringify(BODY)));
   assert.ok(row, `the message from test 1 is shown\n${describe(pretty)}`);
-  assert.ok(row.startsWith(sentId), `its row starts with its id ${sentId}\n${describe(pretty)}`);
+  // Values are printed as JSON: the id column holds the quoted id.
+  assert.ok(row.startsWith(JSON.stringify(sentId)), `its row starts with its id ${sentId}\n${describe(pretty)}`);
 
   const { body: idInJsonl, result } = await messageIds(A);
   assert.equal(idInJsonl, sentId, describe(result));
@@ -438,7 +444,7 @@ test("4. env set, list, get and remove", { timeout: TEST_TIMEOUT_MS }, async () 
 
 test("5. the static-keys recipe: run auth:getLatestJwks | env set JWKS", { timeout: TEST_TIMEOUT_MS }, async () => {
   const { user, cookie } = await signUp("jwks");
-  const before = await convexToken(cookie);
+  const tokenBefore = await convexToken(cookie);
 
   // What the recipe pipes: Better Auth's key rows, as pretty JSON.
   const latest = await convex(["run", "auth:getLatestJwks"]);
@@ -472,12 +478,12 @@ test("5. the static-keys recipe: run auth:getLatestJwks | env set JWKS", { timeo
   const storedIds = stored.map((row) => row.id);
   assert.deepEqual(storedIds, rows.map((row) => row.id), `the same keys as getLatestJwks\n${describe(get)}`);
 
-  const after = await convexToken(cookie);
+  const tokenAfter = await convexToken(cookie);
   // The newest key signed the token before, and the JWKS variable holds it: both agree.
-  assert.ok(storedIds.includes(kidOf(before)), `kid ${kidOf(before)} in ${storedIds}`);
-  assert.ok(storedIds.includes(kidOf(after)), `kid ${kidOf(after)} in ${storedIds}`);
+  assert.ok(storedIds.includes(kidOf(tokenBefore)), `kid ${kidOf(tokenBefore)} in ${storedIds}`);
+  assert.ok(storedIds.includes(kidOf(tokenAfter)), `kid ${kidOf(tokenAfter)} in ${storedIds}`);
 
-  for (const [when, jwt] of [["before", before], ["after", after]]) {
+  for (const [when, jwt] of [["before", tokenBefore], ["after", tokenAfter]]) {
     const me = await httpClient(A, jwt).query(api.auth.getCurrentUser, {});
     assert.ok(me, `the token from ${when} the recipe verifies`);
     assert.equal(me.id, user.id, `the token from ${when}: ${JSON.stringify(me)}`);
@@ -537,6 +543,7 @@ test("6. logs streams function executions", { timeout: TEST_TIMEOUT_MS }, async 
 test("7. export A to a ZIP and import it into an empty B", { timeout: TEST_TIMEOUT_MS }, async () => {
   assert.ok(sentId, "test 1 sent the message");
   const zip = join(await tempDir("export"), "snap.zip");
+  snapshotZip = zip;
   const exported = await convex(["export", "--path", zip]);
   assertSucceeded(exported);
   const bytes = await readFile(zip);
@@ -546,8 +553,8 @@ test("7. export A to a ZIP and import it into an empty B", { timeout: TEST_TIMEO
   );
   assert.ok(bytes.includes("messages/documents.jsonl"), `the ZIP holds messages/documents.jsonl\n${describe(exported)}`);
 
-  const before = await httpClient(B).query(api.messages.list, { channel: CHANNEL });
-  assert.deepEqual(before, [], "B starts without the message");
+  const initially = await httpClient(B).query(api.messages.list, { channel: CHANNEL });
+  assert.deepEqual(initially, [], "B starts without the message");
 
   const imported = await convex(["import", "-y", zip], { target: B });
   assertSucceeded(imported);
@@ -569,7 +576,7 @@ test("7. export A to a ZIP and import it into an empty B", { timeout: TEST_TIMEO
 });
 
 test("8. importing into a non-empty B needs --replace", { timeout: TEST_TIMEOUT_MS }, async () => {
-  const zip = [...tempDirs].map((d) => join(d, "snap.zip")).find((p) => p.includes("-export-"));
+  const zip = snapshotZip;
   assert.ok(zip, "test 7 exported a snapshot");
 
   // -y so that any refusal is the server's, not a prompt's.

@@ -66,7 +66,12 @@ pub fn snapshot_report(documents: u64) -> anyhow::Result<String> {
     let data = dir.path().join("data");
     let (input_s, data_s) = (input.to_string_lossy(), data.to_string_lossy());
     let import = run_verb(&[
-        "import", &input_s, "--table", "messages", "--data-dir", &data_s,
+        "import",
+        &input_s,
+        "--table",
+        "messages",
+        "--data-dir",
+        &data_s,
     ])?;
     let zip = dir.path().join("export.zip");
     let zip_s = zip.to_string_lossy();

@@ -203,6 +203,17 @@ fn not_found(path: &FunctionPath) -> FunctionFailure {
     FunctionFailure::Message(format!("Could not find public function for '{path}'."))
 }
 
+/// Convex's answer to an admin for a path that does not exist (the Convex CLI then lists the
+/// functions there are, from `_system/cli/modules:apiSpec`).
+fn not_found_for(path: &FunctionPath, transport: Transport) -> FunctionFailure {
+    match transport {
+        Transport::AdminHttpApi | Transport::AdminWebSocket => FunctionFailure::Message(format!(
+            "Could not find function for '{path}'. Did you forget to register it in the app?"
+        )),
+        _ => not_found(path),
+    }
+}
+
 fn to_failure(path: &FunctionPath, error: FnError) -> FunctionFailure {
     to_failure_label(path.as_str(), error)
 }
@@ -461,7 +472,7 @@ impl Engine {
         let function = self.lookup(path, transport);
         let actual = function.as_ref().map(Function::kind);
         let outcome = match (function, kind) {
-            (None, _) => Outcome::failed(not_found(path), started),
+            (None, _) => Outcome::failed(not_found_for(path, transport), started),
             (Some(_), Some(kind)) if Some(kind) != actual => Outcome::failed(
                 FunctionFailure::Message(format!(
                     "Trying to execute {path} as {}, but it is defined as {}.",

@@ -143,6 +143,9 @@ fn short_reason(message: &str) -> String {
     if message.starts_with("Could not find public function") {
         return "no such public function".to_owned();
     }
+    if message.starts_with("Could not find function") {
+        return "no such function".to_owned();
+    }
     if let Ok(serde_json::Value::Object(data)) = serde_json::from_str::<serde_json::Value>(message)
     {
         return match data.get("code").and_then(serde_json::Value::as_str) {

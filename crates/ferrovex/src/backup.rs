@@ -39,6 +39,19 @@ pub async fn backup(args: &BackupArgs) -> anyhow::Result<ExitCode> {
     let summary =
         tokio::task::spawn_blocking(move || ferrovex_store_sqlite::backup(&data_dir, &dest))
             .await??;
+    // Recorded for the dashboard's health page (best effort: the copy is what matters).
+    let record = serde_json::json!({
+        "path": args.path.display().to_string(),
+        "finishedMs": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        "documents": summary.documents,
+        "bytes": summary.bytes,
+    });
+    let _ = std::fs::write(
+        args.data_dir.join(ferrovex_server::LAST_BACKUP_FILE),
+        record.to_string(),
+    );
     println!(
         "backed up {} documents ({:.1} MiB) to {} in {:.1} s; integrity check ok",
         summary.documents,

@@ -30,3 +30,41 @@ pub(crate) fn filter() -> (EnvFilter, Option<String>) {
     }
     (filter, warning)
 }
+
+/// Sends every `WARN` and `ERROR` event to the dashboard's health page
+/// ([`ferrovex_server::warnings`]), message and fields as one line.
+pub(crate) struct WarningLayer;
+
+/// Collects an event's message and fields.
+struct Line(String);
+
+impl tracing::field::Visit for Line {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarningLayer {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let level = *event.metadata().level();
+        let name = if level == tracing::Level::ERROR {
+            "ERROR"
+        } else if level == tracing::Level::WARN {
+            "WARN"
+        } else {
+            return;
+        };
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        ferrovex_server::warnings::record(name, event.metadata().target(), line.0.trim());
+    }
+}

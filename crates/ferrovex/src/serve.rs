@@ -561,6 +561,18 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         admin: Some(Arc::new(admin)),
         stopping: stop.subscribe(),
         snapshots_dir: Some(args.data_dir.join("snapshots")),
+        storage: match &storage {
+            Storage::Sqlite { data_dir, .. } => ferrovex_server::StorageSummary {
+                backend: "SQLite".to_owned(),
+                description: storage.describe(),
+                data_dir: Some(data_dir.clone()),
+            },
+            Storage::Postgres { .. } => ferrovex_server::StorageSummary {
+                backend: "PostgreSQL".to_owned(),
+                description: storage.describe(),
+                data_dir: None,
+            },
+        },
         operator: if args.host.is_loopback() {
             ferrovex_server::OperatorAccess::Open
         } else {
@@ -634,12 +646,20 @@ async fn shutdown_signal() {
 /// Runs until Ctrl-C or SIGTERM, then shuts down cleanly.
 pub async fn serve(deployment: &Deployment, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (filter, filter_warning) = crate::logging::filter();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal: files and pipes get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    // Colour only for a person at a terminal: files and pipes get plain text.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .with(crate::logging::WarningLayer)
+            .init();
+    }
     if let Some(warning) = filter_warning {
         tracing::warn!("{warning}");
     }

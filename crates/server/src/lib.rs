@@ -8,6 +8,7 @@ mod dashboard;
 mod data_view;
 mod error;
 mod format;
+mod health_view;
 mod http_actions;
 mod http_api;
 mod jobs_view;
@@ -16,6 +17,7 @@ pub mod operator;
 mod runner_view;
 pub mod site;
 pub mod sync;
+pub mod warnings;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,12 +49,26 @@ pub struct ApiState {
     pub operator: OperatorAccess,
     /// Turns true when the deployment stops: sync sockets close with 1001 `ServerShutdown`.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Which storage serves the deployment, for the health page.
+    pub storage: StorageSummary,
     /// Where export archives and import uploads are kept (`<data dir>/snapshots`); `None`
     /// refuses the export and import endpoints.
     pub snapshots_dir: Option<std::path::PathBuf>,
 }
 
+pub use health_view::LAST_BACKUP_FILE;
 pub use operator::OperatorAccess;
+
+/// The deployment's storage as the health page shows it.
+#[derive(Clone, Debug, Default)]
+pub struct StorageSummary {
+    /// `SQLite` or `PostgreSQL`.
+    pub backend: String,
+    /// Where: the data directory, or the database URL without its password.
+    pub description: String,
+    /// The data directory holding the SQLite file (its size is shown), if SQLite.
+    pub data_dir: Option<std::path::PathBuf>,
+}
 
 /// Counters of a component outside the API origin (for example the web origin running in the
 /// same process), added to `/metrics` and to a dashboard card.
@@ -67,6 +83,7 @@ pub trait MetricsSection: Send + Sync + std::fmt::Debug {
 
 /// The router of the API origin (default 127.0.0.1:3210).
 pub fn api_router(state: ApiState) -> Router {
+    health_view::mark_started();
     http_api::router(state)
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod backup;
 mod common;
 mod connections;
+mod convex_cli;
 mod data_browser;
 mod demo_access;
 mod disk;
