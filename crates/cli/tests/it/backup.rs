@@ -112,3 +112,58 @@ async fn a_backup_under_write_load_opens_and_holds_every_acknowledged_commit() {
     assert!(!pg.status.success());
     assert!(String::from_utf8_lossy(&pg.stderr).contains("pg_dump"));
 }
+
+/// The health page names the storage and its size, the last backup, the last export and the
+/// server's own warnings.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_page_shows_storage_the_last_backup_and_export_and_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let copy = tempfile::tempdir().unwrap();
+    let dest = copy.path().join("health-backup.sqlite3");
+    let out = backup(&[
+        "--path",
+        dest.to_str().unwrap(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let key = std::fs::read_to_string(dir.path().join("admin_key")).unwrap();
+    let auth = format!("Convex {}", key.trim());
+    let (status, _, _) = crate::common::send(
+        "POST",
+        &format!("{}/api/export/request/zip", server.url),
+        Vec::new(),
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (mut page, mut tries) = (String::new(), 0);
+    while tries < 100 && !page.contains("completed") {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, _, body) = crate::common::send(
+            "GET",
+            &format!("{}/_dashboard/health", server.url),
+            Vec::new(),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200);
+        page = String::from_utf8_lossy(&body).into_owned();
+        tries += 1;
+    }
+    for expected in [
+        "SQLite",
+        env!("CARGO_PKG_VERSION"),
+        "health-backup.sqlite3",
+        "completed",
+        "snapshot_",
+        "Recent warnings and errors",
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from\n{page}");
+    }
+    assert!(
+        !page.contains(key.trim()),
+        "the admin key is never rendered"
+    );
+}
