@@ -12,11 +12,14 @@
 //!   `reminders:cancel` `{id}`, `reminders:list` `{}`, `reminders:jobs` `{}`
 //! - `demo:scheduleSleep` `{ms}` (a scheduled action), `demo:sleepJobs` `{}`, `demo:cronTicks`
 //!   `{}` (the runs of the `demo` cron, on with `--demo-cron-secs N`)
+//! - `files:generateUploadUrl` `{}`, `files:save` `{storageId, name}`, `files:list` `{}`,
+//!   `files:remove` `{id}` (file storage)
 //! - HTTP actions on the site origin: `POST /demo/messages`, `GET /demo/messages?channel=`
 
 mod auth;
 mod counter;
 mod demo;
+mod files;
 mod http;
 mod messages;
 mod reminders;
@@ -47,6 +50,10 @@ pub fn schema() -> Schema {
             TableDef::default().document(reminders::Reminder::validator()),
         )
         .table("teams", TableDef::default().index("by_owner", ["owner"]))
+        .table(
+            "files",
+            TableDef::default().document(files::File::validator()),
+        )
 }
 
 /// The demo application.
@@ -59,6 +66,7 @@ pub fn app() -> App {
     let app = site::register(app);
     let app = reminders::register(app);
     let app = http::register(app);
+    let app = files::register(app);
     demo::register(app)
 }
 

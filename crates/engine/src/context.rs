@@ -109,10 +109,19 @@ pub struct QueryCtx<'a> {
     /// The database, read-only.
     pub db: DatabaseReader<'a>,
     pub(crate) logs: &'a mut LogLines,
+    pub(crate) files: &'a crate::storage::Files,
 }
 
-impl QueryCtx<'_> {
+impl<'a> QueryCtx<'a> {
     log_methods!();
+
+    /// File storage: URLs and metadata of stored files.
+    pub fn storage(&mut self) -> crate::storage::QueryStorage<'_, 'a> {
+        crate::storage::QueryStorage {
+            db: &mut self.db,
+            files: self.files,
+        }
+    }
 }
 
 /// The context of a mutation: a serializable read-write transaction, committed when the
@@ -122,6 +131,7 @@ pub struct MutationCtx<'a> {
     pub db: DatabaseWriter<'a>,
     pub(crate) logs: &'a mut LogLines,
     pub(crate) app: &'a crate::registry::App,
+    pub(crate) files: &'a crate::storage::Files,
 }
 
 impl<'a> MutationCtx<'a> {
@@ -130,6 +140,15 @@ impl<'a> MutationCtx<'a> {
     /// This mutation's commit time, ms since the epoch (the same for every call in it).
     pub fn now_ms(&self) -> f64 {
         self.db.txn.ts().as_millis_f64()
+    }
+
+    /// File storage in this mutation's transaction: upload URLs, file URLs and metadata,
+    /// deletes (undone if the mutation fails).
+    pub fn storage(&mut self) -> crate::storage::MutationStorage<'_, 'a> {
+        crate::storage::MutationStorage {
+            db: &mut self.db,
+            files: self.files,
+        }
     }
 
     /// Schedules functions in this mutation's transaction: if the mutation fails, nothing is
@@ -175,6 +194,13 @@ impl ActionCtx {
     /// Logs a line at level `LOG`.
     pub fn log(&self, message: impl Display) {
         self.logs.lock().push("LOG", &message);
+    }
+
+    /// File storage: store and read bytes, URLs, metadata, deletes, upload URLs.
+    pub fn storage(&self) -> crate::storage::ActionStorage<'_> {
+        crate::storage::ActionStorage {
+            engine: &self.engine,
+        }
     }
 
     /// Schedules functions; each call commits on its own.

@@ -99,6 +99,19 @@ fn get_recorded(
     Ok(doc)
 }
 
+/// A document of any table by id, recorded as read (for Ferrovex's own system tables, such as
+/// `_storage` behind `ctx.storage()`).
+pub(crate) fn get_recorded_system(
+    txn: &mut dyn ReadTxn,
+    state: &mut TxnState,
+    id: &DocumentId,
+) -> Result<Option<Document>, EngineError> {
+    state.reads.ids.insert(id.clone());
+    let doc = txn.get(id)?;
+    state.count_reads(usize::from(doc.is_some()))?;
+    Ok(doc)
+}
+
 /// Read access to the database, for queries.
 pub struct DatabaseReader<'a> {
     pub(crate) txn: &'a mut dyn ReadTxn,
@@ -120,7 +133,10 @@ fn get_typed<T: Table + serde::de::DeserializeOwned>(
 
 /// System tables functions may read through `ctx.db.system()` (Convex's `ctx.db.system`).
 /// Auth's tables (`_users`, `_sessions`, ...) are not among them.
-pub const READABLE_SYSTEM_TABLES: &[&str] = &[crate::scheduler::SCHEDULED_TABLE];
+pub const READABLE_SYSTEM_TABLES: &[&str] = &[
+    crate::scheduler::SCHEDULED_TABLE,
+    crate::storage::STORAGE_TABLE,
+];
 
 /// Read access to [`READABLE_SYSTEM_TABLES`] (`ctx.db.system().query("_scheduled_functions")`).
 pub struct SystemReader<'r> {

@@ -132,6 +132,8 @@ pub(crate) struct Inner {
     pub(crate) log_unreadable: std::sync::atomic::AtomicBool,
     /// Woken by commits that scheduled jobs, so the scheduler need not poll for them.
     scheduler_wake: tokio::sync::Notify,
+    /// File storage's bytes and URL prefix.
+    pub(crate) files: crate::storage::Files,
 }
 
 /// A running engine; cheap to clone.
@@ -266,7 +268,8 @@ impl Engine {
             .schema
             .merge(crate::scheduler::system_schema())
             .merge(crate::env::system_schema())
-            .merge(crate::operator::system_schema());
+            .merge(crate::operator::system_schema())
+            .merge(crate::storage::system_schema());
         let app = crate::operator::add(app);
         persistence.open_indexes(&app.schema.all_indexes())?;
         let publish_lock = Arc::new(parking_lot::Mutex::new(()));
@@ -291,6 +294,7 @@ impl Engine {
                 stopped: std::sync::atomic::AtomicBool::new(false),
                 log_unreadable: std::sync::atomic::AtomicBool::new(false),
                 scheduler_wake: tokio::sync::Notify::new(),
+                files: crate::storage::Files::default(),
             }),
         };
         if let Some(every) = config.foreign_commit_poll {
@@ -859,6 +863,7 @@ impl Engine {
                         state: &mut state,
                     },
                     logs: &mut logs,
+                    files: &inner.files,
                 };
                 f(&mut ctx, args)
             }))
@@ -969,6 +974,7 @@ impl Engine {
                     },
                     logs: &mut logs,
                     app: &inner.app,
+                    files: &inner.files,
                 };
                 f(&mut ctx, args)
             }))

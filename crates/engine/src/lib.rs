@@ -22,6 +22,7 @@ mod readset;
 mod registry;
 mod scheduler;
 mod snapshot;
+mod storage;
 mod typed;
 mod validation;
 
@@ -62,6 +63,10 @@ pub use scheduler::{
 pub use snapshot::{
     ImportDocument, ImportMode, ImportReport, ImportSink, ImportSource, MAX_IMPORT_DOCUMENTS,
     PageCursor, SnapshotReader,
+};
+pub use storage::{
+    ActionStorage, FileMetadata, MutationStorage, QueryStorage, STORAGE_TABLE, UNREFERENCED_GRACE,
+    UPLOAD_URL_TTL, UploadRefusal,
 };
 pub use typed::{Doc, Id, Table, Type, field_validator};
 

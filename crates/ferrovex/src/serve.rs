@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// always open).
     #[arg(long, env = "FERROVEX_METRICS_PUBLIC", default_value_t = false, action = clap::ArgAction::Set)]
     pub metrics_public: bool,
+    /// Largest file an upload may store, in bytes (larger ones get 413 and nothing is
+    /// stored).
+    #[arg(long, env = "FERROVEX_MAX_FILE_BYTES", default_value_t = ferrovex_server::DEFAULT_MAX_FILE_BYTES)]
+    pub max_file_bytes: u64,
     /// The built-in demo only: run its cron (incrementing the counter `cron`) every N seconds.
     #[arg(long, env = "FERROVEX_DEMO_CRON_SECS")]
     pub demo_cron_secs: Option<u64>,
@@ -206,6 +210,7 @@ impl ServeArgs {
             web_url: None,
             admin_key: None,
             metrics_public: false,
+            max_file_bytes: ferrovex_server::DEFAULT_MAX_FILE_BYTES,
             header_timeout_secs: 10,
             max_connections: ferrovex_listener::DEFAULT_MAX_CONNECTIONS,
             // Load generators open thousands of sockets from one address.
@@ -459,6 +464,10 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         site: trimmed(&args.auth.site_url).unwrap_or_else(|| reachable(site_addr)),
         web: web_addr.map(|addr| trimmed(&args.web_url).unwrap_or_else(|| reachable(addr))),
     };
+    // File bytes live in the data directory, whatever stores the documents.
+    let blobs = ferrovex_store::FsBlobStore::open(&args.data_dir.join("storage"))
+        .context("cannot open file storage")?;
+    engine.configure_files(Arc::new(blobs), &urls.api);
     if args.host.is_unspecified()
         && (args.api_url.is_none()
             || args.auth.site_url.is_none()
@@ -561,6 +570,7 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         admin: Some(Arc::new(admin)),
         stopping: stop.subscribe(),
         snapshots_dir: Some(args.data_dir.join("snapshots")),
+        max_file_bytes: args.max_file_bytes,
         storage: match &storage {
             Storage::Sqlite { data_dir, .. } => ferrovex_server::StorageSummary {
                 backend: "SQLite".to_owned(),
@@ -601,10 +611,14 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         connections.site.clone(),
         until_stopped(),
     ));
-    let maintenance = spawn_key_maintenance(
+    let keys = spawn_key_maintenance(
         auth.clone(),
         Duration::from_secs(args.auth.jwks_refresh_secs.max(1)),
     );
+    let files_gc = spawn_file_gc(engine.clone());
+    let maintenance = tokio::spawn(async move {
+        let _ = tokio::join!(keys, files_gc);
+    });
     Ok(Running {
         api_addr,
         site_addr,
@@ -619,6 +633,22 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         },
         maintenance,
         stop,
+    })
+}
+
+/// Deletes unreferenced file bytes and expired upload tokens a minute after the start, then
+/// every ten minutes.
+fn spawn_file_gc(engine: Engine) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        loop {
+            match engine.collect_file_garbage().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(blobs = n, "deleted unreferenced file bytes"),
+                Err(e) => tracing::warn!(error = %e, "file storage cleanup failed"),
+            }
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
     })
 }
 

@@ -19,7 +19,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -354,36 +354,9 @@ async fn download_export(
             ),
             (header::CACHE_CONTROL, "private, max-age=2592000".to_owned()),
         ],
-        file_body(file),
+        crate::stream::read_body(Box::new(file), size),
     )
         .into_response())
-}
-
-/// A file streamed in 64 KiB chunks read on a blocking thread (bounded: 4 chunks in flight).
-fn file_body(mut file: std::fs::File) -> Body {
-    use std::io::Read as _;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        loop {
-            let mut buf = vec![0u8; 64 * 1024];
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    }))
 }
 
 // ---- import ------------------------------------------------------------------------------

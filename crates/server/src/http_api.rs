@@ -82,6 +82,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/run/{*path}", post(post_run))
         .route("/api/sync", get(crate::sync::upgrade))
         .route("/api/{version}/sync", get(crate::sync::upgrade))
+        .merge(crate::storage_api::routes())
         .layer(cors)
         .merge(operator)
         .merge(crate::cli_api::routes())

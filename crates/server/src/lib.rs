@@ -16,6 +16,8 @@ mod metrics;
 pub mod operator;
 mod runner_view;
 pub mod site;
+mod storage_api;
+mod stream;
 pub mod sync;
 pub mod warnings;
 
@@ -29,6 +31,7 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use format::ValueFormat;
 pub use http_api::MAX_BODY_BYTES;
+pub use storage_api::DEFAULT_MAX_FILE_BYTES;
 
 /// Shared state of the API origin's handlers.
 #[derive(Clone, Debug)]
@@ -49,6 +52,8 @@ pub struct ApiState {
     pub operator: OperatorAccess,
     /// Turns true when the deployment stops: sync sockets close with 1001 `ServerShutdown`.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Largest file an upload may store (`--max-file-bytes`).
+    pub max_file_bytes: u64,
     /// Which storage serves the deployment, for the health page.
     pub storage: StorageSummary,
     /// Where export archives and import uploads are kept (`<data dir>/snapshots`); `None`

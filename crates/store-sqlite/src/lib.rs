@@ -115,7 +115,7 @@ impl Shared {
 
     pub(crate) fn take_reader(&self) -> Result<Connection, StoreError> {
         if self.is_closed() {
-            return Err(closed_error());
+            return Err(StoreError::Closed);
         }
         if let Some(conn) = self.readers.lock().pop() {
             return Ok(conn);
@@ -145,10 +145,6 @@ impl Shared {
     pub(crate) fn set_latest(&self, ts: Timestamp) {
         self.latest.fetch_max(ts.as_nanos(), Ordering::AcqRel);
     }
-}
-
-fn closed_error() -> StoreError {
-    StoreError::Backend("the store is closed (the deployment has stopped)".to_owned())
 }
 
 impl Persistence for SqlitePersistence {

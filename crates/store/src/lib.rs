@@ -5,6 +5,7 @@
 //! domain types here: [`DocumentId`], [`Timestamp`], [`Document`], [`Schema`] and the
 //! order-preserving index keys in [`index`].
 
+pub mod blob;
 pub mod document;
 pub mod error;
 pub mod id;
@@ -16,6 +17,7 @@ pub mod suite;
 pub mod timestamp;
 pub mod validator;
 
+pub use blob::{BlobKey, BlobReader, BlobStore, BlobWriter, FsBlobStore, StoredBlob};
 pub use document::Document;
 pub use error::StoreError;
 pub use id::{DocumentId, IdGenerator, TableName};
