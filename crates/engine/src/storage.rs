@@ -50,11 +50,17 @@ pub(crate) fn system_schema() -> Schema {
 pub(crate) struct Files {
     blobs: RwLock<Option<Arc<dyn BlobStore>>>,
     api_url: RwLock<String>,
+    /// How long upload URLs stay valid; [`UPLOAD_URL_TTL`] unless configured.
+    upload_ttl: RwLock<Option<Duration>>,
 }
 
 impl Files {
     fn api_url(&self) -> String {
         self.api_url.read().clone()
+    }
+
+    fn upload_ttl(&self) -> Duration {
+        self.upload_ttl.read().unwrap_or(UPLOAD_URL_TTL)
     }
 
     fn blobs(&self) -> Result<Arc<dyn BlobStore>, EngineError> {
@@ -142,7 +148,7 @@ fn row_fields(stored: &StoredBlob, content_type: Option<&str>) -> Value {
 }
 
 fn new_token(db: &mut DatabaseWriter<'_>, files: &Files) -> Result<String, EngineError> {
-    let expires = db.txn.ts().as_millis_f64() + UPLOAD_URL_TTL.as_secs_f64() * 1e3;
+    let expires = db.txn.ts().as_millis_f64() + files.upload_ttl().as_secs_f64() * 1e3;
     let id = db.insert_into(
         TableName::system(UPLOAD_TOKENS_TABLE),
         Value::Object(BTreeMap::from([(
@@ -317,11 +323,12 @@ fn token_state(doc: Option<Document>, now_ms: f64) -> Result<Document, UploadRef
 }
 
 impl Engine {
-    /// Sets where file bytes are kept and the public URL of the API origin (file URLs are
-    /// `<api_url>/api/storage/<id>`).
-    pub fn configure_files(&self, blobs: Arc<dyn BlobStore>, api_url: &str) {
+    /// Sets where file bytes are kept, the public URL of the API origin (file URLs are
+    /// `<api_url>/api/storage/<id>`) and how long upload URLs stay valid.
+    pub fn configure_files(&self, blobs: Arc<dyn BlobStore>, api_url: &str, upload_ttl: Duration) {
         *self.inner.files.blobs.write() = Some(blobs);
         *self.inner.files.api_url.write() = api_url.trim_end_matches('/').to_owned();
+        *self.inner.files.upload_ttl.write() = Some(upload_ttl);
     }
 
     /// The blob store, when file storage is configured.

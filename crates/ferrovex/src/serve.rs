@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// stored).
     #[arg(long, env = "FERROVEX_MAX_FILE_BYTES", default_value_t = ferrovex_server::DEFAULT_MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
+    /// How long an upload URL (`ctx.storage().generate_upload_url()`) stays valid, seconds.
+    #[arg(long, env = "FERROVEX_UPLOAD_URL_TTL_SECS", default_value_t = 3600)]
+    pub upload_url_ttl_secs: u64,
     /// The built-in demo only: run its cron (incrementing the counter `cron`) every N seconds.
     #[arg(long, env = "FERROVEX_DEMO_CRON_SECS")]
     pub demo_cron_secs: Option<u64>,
@@ -211,6 +214,7 @@ impl ServeArgs {
             admin_key: None,
             metrics_public: false,
             max_file_bytes: ferrovex_server::DEFAULT_MAX_FILE_BYTES,
+            upload_url_ttl_secs: 3600,
             header_timeout_secs: 10,
             max_connections: ferrovex_listener::DEFAULT_MAX_CONNECTIONS,
             // Load generators open thousands of sockets from one address.
@@ -467,7 +471,11 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
     // File bytes live in the data directory, whatever stores the documents.
     let blobs = ferrovex_store::FsBlobStore::open(&args.data_dir.join("storage"))
         .context("cannot open file storage")?;
-    engine.configure_files(Arc::new(blobs), &urls.api);
+    engine.configure_files(
+        Arc::new(blobs),
+        &urls.api,
+        Duration::from_secs(args.upload_url_ttl_secs.max(1)),
+    );
     if args.host.is_unspecified()
         && (args.api_url.is_none()
             || args.auth.site_url.is_none()

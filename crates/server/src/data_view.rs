@@ -152,7 +152,7 @@ pub(crate) async fn documents(
     );
     let mut body = format!(
         "<form method=\"get\"><label>Field <input name=\"field\" value=\"{}\" placeholder=\"author\"></label> \
-         <label>equals <input name=\"equals\" value=\"{}\" placeholder=\"\\\"ada\\\" or 5\"></label> \
+         <label>equals <input name=\"equals\" value=\"{}\" placeholder=\"&quot;ada&quot; or 5\"></label> \
          <button type=\"submit\">Filter</button>{}</form>",
         escape(&field),
         escape(&equals),

@@ -120,6 +120,7 @@ pub fn web_router(state: WebState) -> Router {
         .route("/teams", get(pages::teams))
         .route("/settings", get(pages::settings))
         .route("/search", get(pages::search))
+        .route("/files", get(pages::files))
         .route("/session", get(pages::session))
         .route("/reports", get(pages::reports))
         .route("/history", get(pages::history))

@@ -38,6 +38,10 @@ button{font:inherit;padding:8px 14px;border:0;border-radius:8px;background:#2f5b
 button.link{background:none;color:#cdd8ff;padding:0;margin-left:14px}button:disabled{opacity:.5;cursor:default}.pager{display:flex;gap:12px;align-items:center;margin:14px 0 0}
 .muted{color:#5b6475}.error{color:#c62828}.status{font-size:12px;color:#8a93a3}
 .who{margin-left:18px;font-weight:600}h3{margin:16px 0 6px;font-size:14px;color:#5b6475}
+.drop{border:2px dashed #c9ced8;border-radius:10px;padding:22px;text-align:center;color:#5b6475}.drop.over{border-color:#2f5bea;background:#eef2ff}
+progress{width:100%;height:10px}ul.files{list-style:none;margin:0;padding:0}ul.files li{display:flex;gap:12px;align-items:center;padding:8px 0;border-bottom:1px solid #eef0f3}
+ul.files img{width:56px;height:56px;object-fit:cover;border-radius:6px;background:#eef0f3}ul.files .thumb{width:56px;height:56px;border-radius:6px;background:#eef0f3;display:flex;align-items:center;justify-content:center;font-size:11px;color:#5b6475}
+ul.files .meta{flex:1;min-width:0}ul.files .meta small{display:block;color:#5b6475}
 .auth{max-width:380px;margin:60px auto}.auth form{display:flex;flex-direction:column;gap:10px}
 ";
 
@@ -78,6 +82,7 @@ fn nav_links(title: &str) -> String {
         ("/teams", "Teams"),
         ("/settings", "Settings"),
         ("/search", "Search"),
+        ("/files", "Files"),
         ("/session", "Session"),
         ("/reports", "Reports"),
         ("/history", "History"),
@@ -393,6 +398,113 @@ document.getElementById("post").onsubmit = async (e) => {
 <h3>Results (fetched on demand)</h3><ul class="messages" id="results"><li class="muted">Type a word and press Search.</li></ul><h3>Live</h3><ul class="messages" id="live"><li class="muted">Type a word and press Search.</li></ul>
 <h3>New post</h3><form class="row" id="post"><input id="title" placeholder="Title" required maxlength="280"><input id="body" placeholder="Text" required maxlength="280"><button>Post</button></form></div>"#
                 .to_owned()
+        },
+        script,
+    )
+    .await
+}
+
+fn size_label(bytes: f64) -> String {
+    if bytes >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+    } else if bytes >= 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// Listed files (`files:list` rows) as list items, rendered on the server.
+fn file_items(files: Option<&Json>) -> String {
+    let Some(list) = files.and_then(Json::as_array) else {
+        return String::new();
+    };
+    if list.is_empty() {
+        return r#"<li class="muted">No files yet.</li>"#.to_owned();
+    }
+    list.iter()
+        .map(|f| {
+            let name = escape(f["name"].as_str().unwrap_or_default());
+            let url = escape(f["url"].as_str().unwrap_or_default());
+            let kind = f["contentType"].as_str().unwrap_or("application/octet-stream");
+            let thumb = if kind.starts_with("image/") {
+                format!(r#"<img src="{url}" alt="{name}">"#)
+            } else {
+                r#"<span class="thumb">file</span>"#.to_owned()
+            };
+            format!(
+                r#"<li data-id="{id}">{thumb}<span class="meta"><a href="{url}" download="{name}">{name}</a><small>{size} · {kind}</small></span><button class="remove" data-id="{id}">Remove</button></li>"#,
+                id = escape(f["_id"].as_str().unwrap_or_default()),
+                size = size_label(f["size"].as_f64().unwrap_or(0.0)),
+                kind = escape(kind),
+            )
+        })
+        .collect()
+}
+
+/// `/files`: drag-and-drop (or pick) uploads with a progress bar, straight to the upload URL
+/// `files:generateUploadUrl` returns; a live list with image previews and download links.
+pub(crate) async fn files(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let script = r#"
+const list = document.getElementById("files");
+const size = (n) => n >= 1048576 ? (n / 1048576).toFixed(1) + " MiB" : n >= 1024 ? (n / 1024).toFixed(1) + " KiB" : n + " B";
+Ferrovex.query("files:list", {}, {}, (files) => {
+  if (!files) return;
+  if (files.length === 0) { const li = document.createElement("li"); li.className = "muted"; li.textContent = "No files yet."; list.replaceChildren(li); return; }
+  list.replaceChildren(...files.map((f) => {
+    const li = document.createElement("li"); li.dataset.id = f._id;
+    let thumb;
+    if ((f.contentType || "").startsWith("image/")) { thumb = document.createElement("img"); thumb.src = f.url; thumb.alt = f.name; }
+    else { thumb = document.createElement("span"); thumb.className = "thumb"; thumb.textContent = "file"; }
+    const meta = document.createElement("span"); meta.className = "meta";
+    const a = document.createElement("a"); a.href = f.url; a.download = f.name; a.textContent = f.name;
+    const small = document.createElement("small"); small.textContent = size(f.size) + " · " + (f.contentType || "application/octet-stream");
+    meta.append(a, small);
+    const rm = document.createElement("button"); rm.className = "remove"; rm.dataset.id = f._id; rm.textContent = "Remove";
+    li.append(thumb, meta, rm); return li;
+  }));
+});
+list.onclick = async (e) => { const id = e.target.dataset && e.target.dataset.id; if (id && e.target.classList.contains("remove")) await Ferrovex.mutation("files:remove", {id}); };
+const bar = document.getElementById("progress"), status = document.getElementById("upload-status");
+// XMLHttpRequest, not fetch: it reports upload progress.
+const send = (url, file) => new Promise((resolve, reject) => {
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", url);
+  xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.max = e.total; bar.value = e.loaded; status.textContent = `Uploading ${file.name}: ${Math.round(100 * e.loaded / e.total)}%`; } };
+  xhr.onload = () => { let body = {}; try { body = JSON.parse(xhr.responseText); } catch (_) {} xhr.status === 200 ? resolve(body) : reject(new Error(body.message || `upload failed (${xhr.status})`)); };
+  xhr.onerror = () => reject(new Error("the upload failed (network)"));
+  xhr.send(file);
+});
+const upload = async (files) => {
+  for (const file of files) {
+    try {
+      bar.hidden = false; bar.value = 0;
+      const url = await Ferrovex.mutation("files:generateUploadUrl", {});
+      const { storageId } = await send(url, file);
+      await Ferrovex.mutation("files:save", {storageId, name: file.name});
+      status.textContent = `Uploaded ${file.name}`;
+    } catch (err) { status.textContent = `${file.name}: ${err.message}`; }
+  }
+  bar.hidden = true;
+};
+const drop = document.getElementById("drop");
+drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
+drop.ondragleave = () => drop.classList.remove("over");
+drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); upload([...e.dataTransfer.files]); };
+document.getElementById("pick").onchange = (e) => { upload([...e.target.files]); e.target.value = ""; };"#;
+    render(
+        &state,
+        &headers,
+        "Files",
+        vec![("files:list", QueryArgs::Args(json!({})), QueryOptions::default())],
+        |q| {
+            let items = file_items(q[0].value.as_ref());
+            format!(
+                r#"<div class="card"><h2>Files</h2><div class="drop" id="drop">Drop files here, or <label><u>choose</u><input type="file" id="pick" multiple hidden></label></div>
+<progress id="progress" value="0" max="1" hidden></progress><p class="status" id="upload-status"></p>
+<ul class="files" id="files">{items}</ul></div>"#
+            )
         },
         script,
     )

@@ -1,0 +1,76 @@
+//! File storage: the official-client and browser suite (`tests/compat/files.test.mjs`), and
+//! crash safety: a `kill -9` in the middle of an upload leaves no half file under a real name,
+//! and the restart removes the partial bytes.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::{Server, call};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_files_suite_passes_with_the_official_clients_and_chromium() {
+    crate::common::run_node_suite("files.test.mjs", "puppeteer-core", &[], 7).await;
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |e| e.count())
+}
+
+fn blobs(storage: &std::path::Path) -> usize {
+    std::fs::read_dir(storage)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.file_name().len() == 2)
+        .map(|d| count_files(&d.path()))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_9_mid_upload_leaves_no_half_file_and_the_restart_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let reply = call(&server, "mutation", "files:generateUploadUrl", json!({})).await;
+    let url = reply["value"].as_str().unwrap().to_owned();
+    let (host, path) = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    // Promise 8 MiB, send 1 MiB, and leave the rest pending.
+    let mut socket = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        socket,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        8 << 20
+    )
+    .unwrap();
+    socket.write_all(&vec![7u8; 1 << 20]).unwrap();
+    socket.flush().unwrap();
+    let storage = dir.path().join("storage");
+    let tmp = storage.join("tmp");
+    let mut waited = 0;
+    while count_files(&tmp) == 0 && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        waited += 1;
+    }
+    assert_eq!(count_files(&tmp), 1, "the upload is being written to tmp/");
+    server.crash();
+    assert_eq!(
+        blobs(&storage),
+        0,
+        "no half file is visible under a real name"
+    );
+    drop(socket);
+    let restarted = Server::start(dir.path());
+    assert_eq!(
+        count_files(&tmp),
+        0,
+        "the restart removed the partial bytes"
+    );
+    assert_eq!(blobs(&storage), 0);
+    // The deployment stores files normally afterwards.
+    let listed = call(&restarted, "query", "files:list", json!({})).await;
+    assert_eq!(listed["value"], json!([]));
+}
