@@ -65,8 +65,8 @@ pub use snapshot::{
     PageCursor, SnapshotReader,
 };
 pub use storage::{
-    ActionStorage, FileMetadata, MutationStorage, QueryStorage, STORAGE_TABLE, UNREFERENCED_GRACE,
-    UPLOAD_URL_TTL, UploadRefusal,
+    ActionStorage, FILES_COUNTED, FileMetadata, MutationStorage, QueryStorage, STORAGE_TABLE,
+    UNREFERENCED_GRACE, UPLOAD_URL_TTL, UploadRefusal,
 };
 pub use typed::{Doc, Id, Table, Type, field_validator};
 

@@ -28,6 +28,8 @@ use crate::db::{DatabaseReader, DatabaseWriter, TxnState, get_recorded_system};
 use crate::engine::Engine;
 use crate::error::{EngineError, FnError, FnResult};
 
+/// Files the dashboard counts at most.
+pub const FILES_COUNTED: usize = 10_000;
 /// Files' rows.
 pub const STORAGE_TABLE: &str = "_storage";
 /// Upload tokens (the token is the row's id).
@@ -386,6 +388,29 @@ impl Engine {
                 .get(&id)?
                 .filter(|d| d.table.as_str() == STORAGE_TABLE)
                 .map(|d| FileMetadata::of(&d)))
+        })
+        .await
+    }
+
+    /// The newest `n` files (with their `_creationTime`), and the count and total size of the
+    /// newest [`FILES_COUNTED`] (for the dashboard).
+    pub async fn recent_files(
+        &self,
+        n: usize,
+    ) -> Result<(Vec<(f64, FileMetadata)>, usize, f64), EngineError> {
+        self.system_read(move |db| {
+            let rows = db
+                .query(STORAGE_TABLE)?
+                .order(ferrovex_store::Order::Desc)
+                .take(FILES_COUNTED)?;
+            let total: f64 = rows.iter().map(|d| FileMetadata::of(d).size).sum();
+            let count = rows.len();
+            let recent = rows
+                .iter()
+                .take(n)
+                .map(|d| (d.creation_time, FileMetadata::of(d)))
+                .collect();
+            Ok((recent, count, total))
         })
         .await
     }

@@ -292,7 +292,7 @@ pub(crate) async fn handler(
     let page = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Ferrovex dashboard</title><style>{STYLE}</style></head><body>
-<header><h1>Ferrovex</h1><span>function log</span><a href="/_dashboard/jobs">scheduled jobs</a><a href="/_dashboard/data">data</a><a href="/_dashboard/run">run a function</a><a href="/_dashboard/health">health</a><a href="/metrics">/metrics</a></header>
+<header><h1>Ferrovex</h1><span>function log</span><a href="/_dashboard/jobs">scheduled jobs</a><a href="/_dashboard/data">data</a><a href="/_dashboard/run">run a function</a><a href="/_dashboard/files">files</a><a href="/_dashboard/health">health</a><a href="/metrics">/metrics</a></header>
 <main>{form}<div id="live">{live}</div></main><script>{SCRIPT}</script></body></html>"#
     );
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()

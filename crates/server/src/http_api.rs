@@ -40,6 +40,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/_dashboard", get(crate::dashboard::handler))
         .route("/_dashboard/jobs", get(crate::jobs_view::page))
         .route("/_dashboard/health", get(crate::health_view::page))
+        .route("/_dashboard/files", get(crate::files_view::page))
         .route("/_dashboard/jobs/cancel", post(crate::jobs_view::cancel))
         .route(
             crate::operator::LOGIN_PATH,

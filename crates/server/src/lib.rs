@@ -7,6 +7,7 @@ mod cli_api;
 mod dashboard;
 mod data_view;
 mod error;
+mod files_view;
 mod format;
 mod health_view;
 mod http_actions;

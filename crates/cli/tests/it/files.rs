@@ -74,3 +74,40 @@ async fn a_kill_9_mid_upload_leaves_no_half_file_and_the_restart_cleans_up() {
     let listed = call(&restarted, "query", "files:list", json!({})).await;
     assert_eq!(listed["value"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_lists_stored_files_with_size_type_and_a_download_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let reply = call(&server, "mutation", "files:generateUploadUrl", json!({})).await;
+    let url = reply["value"].as_str().unwrap().to_owned();
+    let (status, _, body) = crate::common::send(
+        "POST",
+        &url,
+        vec![1u8; 3000],
+        &[("content-type", "image/x-dashboard-test")],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["storageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, page) = crate::common::send(
+        "GET",
+        &format!("{}/_dashboard/files", server.url),
+        Vec::new(),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let page = String::from_utf8_lossy(&page);
+    for expected in [
+        id.as_str(),
+        "image/x-dashboard-test",
+        "2.9 KiB",
+        &format!("href=\"/api/storage/{id}\" download"),
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from\n{page}");
+    }
+}
