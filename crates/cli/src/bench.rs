@@ -42,6 +42,9 @@ pub enum Suite {
     /// `ferrovex dev`: a one-line edit in a scaffolded app until its result is served (needs
     /// this checkout and cargo; not part of `all`).
     Dev,
+    /// A `--file-mib` MiB upload and download through file storage, beside a plain copy, with
+    /// the server's peak memory (not part of `all`).
+    Files,
     /// `ferrovex import` and `export` of `--documents` messages, time and peak memory, beside
     /// a plain copy of the database file (not part of `all`).
     Snapshot,
@@ -81,6 +84,9 @@ pub struct BenchArgs {
     /// Edits in the dev suite.
     #[arg(long, default_value_t = 7)]
     pub edits: usize,
+    /// Size of the files suite's file, MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub file_mib: u64,
     /// Documents in the snapshot suite.
     #[arg(long, default_value_t = 1_000_000)]
     pub documents: u64,
@@ -358,6 +364,13 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         });
+    }
+    if args.suite == Suite::Files {
+        let mib = args.file_mib.max(1);
+        let report =
+            tokio::task::spawn_blocking(move || crate::bench_files::files_report(mib)).await??;
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
     }
     if args.suite == Suite::Snapshot {
         let documents = args.documents.max(1);

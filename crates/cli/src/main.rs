@@ -5,6 +5,7 @@
 mod bench;
 mod bench_auth;
 mod bench_dev;
+mod bench_files;
 mod bench_scaleout;
 mod bench_scheduler;
 mod bench_snapshot;
