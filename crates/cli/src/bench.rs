@@ -177,6 +177,7 @@ pub(crate) fn storage_rows(
         table: table.clone(),
         name: "by_group".into(),
         fields: vec!["group".into()],
+        search: None,
     };
     p.open_indexes(std::slice::from_ref(&by_group))?;
     let ids = IdGenerator::default();

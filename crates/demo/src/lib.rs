@@ -42,7 +42,16 @@ pub fn schema() -> Schema {
         .table(
             "posts",
             TableDef::default()
-                .document(v::object([("title", v::string()), ("body", v::string())])),
+                .document(v::object([
+                    ("title", v::string()),
+                    ("body", v::string()),
+                    (site::POSTS_SEARCH_FIELD, v::optional(v::string())),
+                ]))
+                .search_index(
+                    site::POSTS_SEARCH_INDEX,
+                    site::POSTS_SEARCH_FIELD,
+                    Vec::<String>::new(),
+                ),
         )
         .table("counters", TableDef::default().index("by_name", ["name"]))
         .table(

@@ -9,8 +9,12 @@ use ferrovex::prelude::*;
 
 /// Longest setting value and post field, in characters.
 pub const MAX_TEXT_CHARS: usize = 280;
-/// Posts scanned by a search.
-const SEARCH_SCAN: usize = 500;
+/// Results `posts:search` returns at most.
+pub const SEARCH_RESULTS: usize = 50;
+/// The posts' search index (over [`POSTS_SEARCH_FIELD`]).
+pub const POSTS_SEARCH_INDEX: &str = "search_text";
+/// The field a post's title and body are searched in (written by `posts:create`).
+pub const POSTS_SEARCH_FIELD: &str = "text";
 
 fn invalid(code: &str) -> FnError {
     ConvexError::new(Value::object([("code", code)])).into()
@@ -79,28 +83,18 @@ struct SearchArgs {
     q: String,
 }
 
+/// Posts most relevant to `q` first (the `search_text` index over title and body: whole
+/// words, and the last word also as a prefix), at most [`SEARCH_RESULTS`].
 fn search(ctx: &mut QueryCtx, args: SearchArgs) -> FnResult<Vec<Document>> {
-    let needle = args.q.trim().to_lowercase();
-    if needle.is_empty() || needle.chars().count() > 100 {
+    let q = args.q.trim();
+    if q.is_empty() || q.chars().count() > 100 {
         return Err(invalid("INVALID_QUERY"));
     }
-    let posts = ctx
+    Ok(ctx
         .db
         .query("posts")?
-        .order(Order::Desc)
-        .take(SEARCH_SCAN)?;
-    Ok(posts
-        .into_iter()
-        .filter(|p| {
-            ["title", "body"].iter().any(|f| {
-                p.fields
-                    .get(*f)
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| s.to_lowercase().contains(&needle))
-            })
-        })
-        .take(50)
-        .collect())
+        .with_search_index(POSTS_SEARCH_INDEX, |s| s.search(POSTS_SEARCH_FIELD, q))?
+        .take(SEARCH_RESULTS)?)
 }
 
 #[derive(Deserialize, Type)]
@@ -114,9 +108,11 @@ fn create_post(ctx: &mut MutationCtx, args: CreatePostArgs) -> FnResult<Document
     if ctx.auth().user_identity().is_none() {
         return Err(crate::teams::unauthenticated());
     }
+    let (title, body) = (text(&args.title)?, text(&args.body)?);
     let post = Value::object([
-        ("title", Value::from(text(&args.title)?)),
-        ("body", Value::from(text(&args.body)?)),
+        (POSTS_SEARCH_FIELD, Value::from(format!("{title}\n{body}"))),
+        ("title", Value::from(title)),
+        ("body", Value::from(body)),
     ]);
     Ok(ctx.db.insert("posts", &post)?)
 }

@@ -66,7 +66,7 @@ impl TxnState {
         }
     }
 
-    fn count_reads(&mut self, n: usize) -> Result<(), EngineError> {
+    pub(crate) fn count_reads(&mut self, n: usize) -> Result<(), EngineError> {
         self.documents_read += n;
         if self.documents_read > MAX_DOCUMENTS_READ {
             return Err(EngineError::LimitExceeded(format!(
@@ -524,9 +524,47 @@ impl<'a> Query<'a> {
                     self.index.table
                 ))
             })?;
+        if index.search.is_some() {
+            return Err(EngineError::BadDatabaseCall(format!(
+                "index {name:?} of table {} is a search index; use with_search_index",
+                self.index.table
+            )));
+        }
         self.range = range(IndexRange::default()).to_key_range(name, &index.fields)?;
         self.index = index;
         Ok(self)
+    }
+
+    /// A full-text search on search index `name` of this table, most relevant first
+    /// (`|q| q.search("text", "hello").eq("channel", "general")`); see [`crate::search`].
+    pub fn with_search_index(
+        self,
+        name: &str,
+        filter: impl FnOnce(crate::search::SearchFilter) -> crate::search::SearchFilter,
+    ) -> Result<crate::search::SearchQuery<'a>, EngineError> {
+        let index = self
+            .state
+            .schema
+            .index(&self.index.table, name)
+            .ok_or_else(|| {
+                EngineError::BadDatabaseCall(format!(
+                    "table {} has no search index {name:?} in the schema",
+                    self.index.table
+                ))
+            })?;
+        let Some(spec) = index.search.clone() else {
+            return Err(EngineError::BadDatabaseCall(format!(
+                "index {name:?} of table {} is not a search index; use with_index",
+                self.index.table
+            )));
+        };
+        crate::search::SearchQuery::new(
+            self.txn,
+            self.state,
+            index,
+            spec,
+            filter(crate::search::SearchFilter::default()),
+        )
     }
 
     /// Sets the order (ascending by default).

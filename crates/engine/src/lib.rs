@@ -21,6 +21,7 @@ mod range;
 mod readset;
 mod registry;
 mod scheduler;
+pub mod search;
 mod snapshot;
 mod storage;
 mod typed;
@@ -60,6 +61,7 @@ pub use scheduler::{
     MAX_RUNNING_ACTIONS, MAX_SCHEDULED_ARGS_BYTES, MAX_SCHEDULED_PER_MUTATION, MutationScheduler,
     SCHEDULED_TABLE, SCHEDULER_POLL,
 };
+pub use search::{MAX_SEARCH_RESULTS, SearchFilter, SearchQuery};
 pub use snapshot::{
     ImportDocument, ImportMode, ImportReport, ImportSink, ImportSource, MAX_IMPORT_DOCUMENTS,
     PageCursor, SnapshotReader,

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 
-use ferrovex_store::index::index_key;
 use ferrovex_store::{Document, DocumentId, IndexId, KeyRange, Schema};
 
 /// Everything one function execution read.
@@ -56,7 +55,9 @@ impl WriteSet {
         for doc in [old, new].into_iter().flatten() {
             self.ids.insert(doc.id.clone());
             for def in schema.indexes_of(&doc.table) {
-                self.keys.push((def.id(), index_key(&def, doc)));
+                for key in def.keys_of(doc) {
+                    self.keys.push((def.id(), key));
+                }
             }
         }
     }

@@ -4,6 +4,9 @@
 // Test helpers may panic: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "engine/search.rs"]
+mod search;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferrovex_store::index::index_key;
 use ferrovex_store::{
     CREATION_TIME_INDEX, Document, DocumentId, IndexDef, IndexEntry, IndexId, KeyRange, Order,
     ReadTxn, StoreError, StoredOutcome, Timestamp, WriteTxn,
@@ -74,7 +73,7 @@ impl PgWrite {
         self.shared
             .indexes_of(&doc.table)
             .iter()
-            .map(|def| (def.id(), index_key(def, doc)))
+            .flat_map(|def| def.keys_of(doc).into_iter().map(|key| (def.id(), key)))
             .collect()
     }
 
@@ -402,10 +401,7 @@ pub(crate) fn sync_indexes(shared: &Arc<Shared>, indexes: &[IndexDef]) -> Result
     let mut wanted = BTreeMap::new();
     for def in indexes.iter().filter(|d| d.name != CREATION_TIME_INDEX) {
         // Field names are printable ASCII, so a newline is a safe separator.
-        wanted.insert(
-            def.id().as_str().to_owned(),
-            (def.clone(), def.fields.join("\n")),
-        );
+        wanted.insert(def.id().as_str().to_owned(), (def.clone(), def.signature()));
     }
     block_on(&shared.runtime, async move {
         let stored: BTreeMap<String, String> = conn
@@ -454,6 +450,7 @@ async fn backfill(conn: &Conn, def: &IndexDef) -> Result<(), StoreError> {
         table: def.table.clone(),
         name: CREATION_TIME_INDEX.to_owned(),
         fields: Vec::new(),
+        search: None,
     };
     let mut after: Vec<u8> = Vec::new();
     loop {
@@ -466,13 +463,12 @@ async fn backfill(conn: &Conn, def: &IndexDef) -> Result<(), StoreError> {
         after = last.key.clone();
         after.push(0);
         for entry in batch {
-            let key = index_key(def, &entry.document);
-            add_entries(
-                conn,
-                vec![(def.id(), key)],
-                entry.document.id.as_str().to_owned(),
-            )
-            .await?;
+            let rows = def
+                .keys_of(&entry.document)
+                .into_iter()
+                .map(|key| (def.id(), key))
+                .collect();
+            add_entries(conn, rows, entry.document.id.as_str().to_owned()).await?;
         }
     }
     Ok(())

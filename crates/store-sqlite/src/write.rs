@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferrovex_store::index::index_key;
 use ferrovex_store::{
     CREATION_TIME_INDEX, Document, DocumentId, IndexDef, IndexEntry, IndexId, KeyRange, Order,
     ReadTxn, StoreError, StoredOutcome, TableName, Timestamp, WriteTxn,
@@ -64,7 +63,7 @@ impl SqliteWrite {
         self.shared
             .indexes_of(&doc.table)
             .iter()
-            .map(|def| (def.id(), index_key(def, doc)))
+            .flat_map(|def| def.keys_of(doc).into_iter().map(|key| (def.id(), key)))
             .collect()
     }
 
@@ -309,7 +308,7 @@ pub(crate) fn sync_indexes(shared: &Arc<Shared>, indexes: &[IndexDef]) -> Result
     let mut wanted = BTreeMap::new();
     for def in indexes.iter().filter(|d| d.name != CREATION_TIME_INDEX) {
         // Field names are printable ASCII, so a newline is a safe separator.
-        wanted.insert(def.id().as_str().to_owned(), (def, def.fields.join("\n")));
+        wanted.insert(def.id().as_str().to_owned(), (def, def.signature()));
     }
     for (id, fields) in &stored {
         let unchanged = wanted.get(id).is_some_and(|(_, f)| f == fields);
@@ -350,6 +349,7 @@ fn backfill(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
         table: table.clone(),
         name: CREATION_TIME_INDEX.to_owned(),
         fields: Vec::new(),
+        search: None,
     };
     loop {
         let range = KeyRange {
@@ -361,10 +361,11 @@ fn backfill(conn: &Connection, def: &IndexDef) -> Result<(), StoreError> {
         after = last.key.clone();
         after.push(0);
         for entry in &batch {
-            let key = index_key(def, &entry.document);
-            insert
-                .execute(params![id.as_str(), key, entry.document.id.as_str()])
-                .map_err(backend)?;
+            for key in def.keys_of(&entry.document) {
+                insert
+                    .execute(params![id.as_str(), key, entry.document.id.as_str()])
+                    .map_err(backend)?;
+            }
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ pub mod id;
 pub mod index;
 pub mod persistence;
 pub mod schema;
+pub mod search;
 #[cfg(feature = "suite")]
 pub mod suite;
 pub mod timestamp;
@@ -26,5 +27,6 @@ pub use persistence::{
     CommitLogPage, CommitRecord, Persistence, ReadTxn, StoredOutcome, WriteTxn, new_origin,
 };
 pub use schema::{CREATION_TIME_INDEX, IndexDef, Schema, TableDef};
+pub use search::SearchSpec;
 pub use timestamp::{Clock, SystemClock, Timestamp};
 pub use validator::Validator;

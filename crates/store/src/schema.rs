@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::id::TableName;
 use crate::index::IndexId;
+use crate::search::SearchSpec;
 use crate::validator::Validator;
 
 /// Name of the index every table has, ordered by `_creationTime` then `_id`.
@@ -19,12 +20,36 @@ pub struct IndexDef {
     pub name: String,
     /// Indexed field paths (dotted for nested objects), in key order.
     pub fields: Vec<String>,
+    /// Set for a full-text search index (then `fields` is empty and the keys are terms).
+    pub search: Option<SearchSpec>,
 }
 
 impl IndexDef {
     /// The stable storage id of this index.
     pub fn id(&self) -> IndexId {
         IndexId::new(&self.table, &self.name)
+    }
+
+    /// What the stored index registry records of this index: a change rebuilds it.
+    pub fn signature(&self) -> String {
+        // Field names are printable ASCII, so a newline is a safe separator.
+        match &self.search {
+            None => self.fields.join("\n"),
+            Some(spec) => format!(
+                "search/v1\n{}\n{}",
+                spec.search_field,
+                spec.filter_fields.join("\n")
+            ),
+        }
+    }
+
+    /// Every key of `doc` in this index: one for a regular index, one per term and filter
+    /// subset for a search index.
+    pub fn keys_of(&self, doc: &crate::Document) -> Vec<Vec<u8>> {
+        match &self.search {
+            None => vec![crate::index::index_key(self, doc)],
+            Some(spec) => crate::search::search_keys(spec, doc),
+        }
     }
 
     /// The indexes a backend maintains for documents of `table`, given the definitions passed
@@ -43,6 +68,7 @@ impl IndexDef {
             table: table.clone(),
             name: CREATION_TIME_INDEX.to_owned(),
             fields: Vec::new(),
+            search: None,
         }];
         all.extend(mine);
         all
@@ -56,6 +82,8 @@ pub struct TableDef {
     pub indexes: BTreeMap<String, Vec<String>>,
     /// Every document's user fields (without `_id` and `_creationTime`) must match this.
     pub document: Option<Validator>,
+    /// Declared full-text search indexes by name.
+    pub search_indexes: BTreeMap<String, SearchSpec>,
 }
 
 impl TableDef {
@@ -68,6 +96,36 @@ impl TableDef {
         self.indexes.insert(
             name.to_owned(),
             fields.into_iter().map(Into::into).collect(),
+        );
+        self
+    }
+
+    /// Declares a full-text search index over the text of `search_field`, filterable by
+    /// equality on up to [`crate::search::MAX_FILTER_FIELDS`] `filter_fields` (Convex's
+    /// `searchIndex(name, {searchField, filterFields})`). Panics on more filter fields or a name
+    /// used already, because schemas are written in code.
+    pub fn search_index<S: Into<String>>(
+        mut self,
+        name: &str,
+        search_field: &str,
+        filter_fields: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let filter_fields: Vec<String> = filter_fields.into_iter().map(Into::into).collect();
+        assert!(
+            filter_fields.len() <= crate::search::MAX_FILTER_FIELDS,
+            "search index {name:?}: at most {} filter fields",
+            crate::search::MAX_FILTER_FIELDS
+        );
+        assert!(
+            !self.indexes.contains_key(name) && name != CREATION_TIME_INDEX,
+            "search index {name:?}: the name is taken by an index"
+        );
+        self.search_indexes.insert(
+            name.to_owned(),
+            SearchSpec {
+                search_field: search_field.to_owned(),
+                filter_fields,
+            },
         );
         self
     }
@@ -116,6 +174,7 @@ impl Schema {
             table: table.clone(),
             name: CREATION_TIME_INDEX.to_owned(),
             fields: Vec::new(),
+            search: None,
         }];
         if let Some(def) = self.tables.get(table) {
             for (name, fields) in &def.indexes {
@@ -123,6 +182,15 @@ impl Schema {
                     table: table.clone(),
                     name: name.clone(),
                     fields: fields.clone(),
+                    search: None,
+                });
+            }
+            for (name, spec) in &def.search_indexes {
+                out.push(IndexDef {
+                    table: table.clone(),
+                    name: name.clone(),
+                    fields: Vec::new(),
+                    search: Some(spec.clone()),
                 });
             }
         }

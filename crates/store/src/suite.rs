@@ -45,6 +45,7 @@ fn by_n() -> IndexDef {
         table: table(),
         name: "by_n".to_owned(),
         fields: vec!["n".to_owned()],
+        search: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn by_label() -> IndexDef {
         table: table(),
         name: "by_label".to_owned(),
         fields: vec!["label".to_owned()],
+        search: None,
     }
 }
 
