@@ -579,6 +579,76 @@ pub fn write_transactions_of_two_handles_run_one_after_the_other(b: &dyn Backend
 
 /// Declares one `#[test]` per suite check for a backend: `store_suite!(make_backend())`,
 /// where the expression makes a fresh database for each test.
+/// A search index's term entries are written, replaced and deleted with their document in the
+/// same transaction, per filter value, and built for documents that existed before it.
+pub fn search_index_entries_follow_every_write(b: &dyn Backend) {
+    use crate::search::{SearchSpec, filter_prefix, term_range};
+    let search = IndexDef {
+        table: table(),
+        name: "search_label".to_owned(),
+        fields: Vec::new(),
+        search: Some(SearchSpec {
+            search_field: "label".to_owned(),
+            filter_fields: vec!["n".to_owned()],
+        }),
+    };
+    let p = b.open(Arc::new(SystemClock));
+    p.open_indexes(&[by_n()]).unwrap();
+    let before = doc(1, "Red fox");
+    insert_all(p.as_ref(), std::slice::from_ref(&before));
+    let p = b.open(Arc::new(SystemClock));
+    p.open_indexes(&[by_n(), search.clone()]).unwrap();
+    let id = search.id();
+    let hits = |p: &Arc<dyn Persistence>, n: Option<i64>, term: &str, prefix: bool| {
+        let (mask, values) = match n {
+            Some(n) => (1, vec![Some(Value::Int64(n))]),
+            None => (0, Vec::new()),
+        };
+        let range = term_range(&filter_prefix(mask, &values), term, prefix);
+        let mut r = p.begin_read().unwrap();
+        let mut got = ns(&r.scan(&id, &range, Order::Asc, 100).unwrap());
+        got.sort_unstable();
+        got
+    };
+    assert_eq!(
+        hits(&p, None, "fox", false),
+        vec![1],
+        "built for existing documents"
+    );
+    let second = doc(2, "Brown FOX, foxes");
+    insert_all(p.as_ref(), std::slice::from_ref(&second));
+    assert_eq!(hits(&p, None, "fox", false), vec![1, 2]);
+    assert_eq!(hits(&p, Some(2), "fox", false), vec![2], "filtered by n");
+    assert_eq!(
+        hits(&p, None, "fo", true),
+        vec![1, 2, 2],
+        "prefix: fox and foxes"
+    );
+    assert!(hits(&p, None, "fo", false).is_empty());
+    let mut changed = second.clone();
+    changed
+        .fields
+        .insert("label".to_owned(), Value::from("blue whale"));
+    let mut txn = p.begin_write().unwrap();
+    txn.replace(&changed).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(hits(&p, None, "fox", false), vec![1]);
+    assert_eq!(hits(&p, Some(2), "whale", false), vec![2]);
+    let mut txn = p.begin_write().unwrap();
+    txn.delete(&before.id).unwrap();
+    drop(txn);
+    assert_eq!(
+        hits(&p, None, "fox", false),
+        vec![1],
+        "a dropped write changes nothing"
+    );
+    let mut txn = p.begin_write().unwrap();
+    txn.delete(&before.id).unwrap();
+    txn.commit().unwrap();
+    assert!(hits(&p, None, "fox", false).is_empty());
+    assert!(hits(&p, None, "red", false).is_empty());
+}
+
 #[macro_export]
 macro_rules! store_suite {
     ($backend:expr) => {
@@ -594,6 +664,7 @@ macro_rules! store_suite {
             pagination_with_concurrent_writes,
             long_index_keys_work,
             write_transactions_of_two_handles_run_one_after_the_other,
+            search_index_entries_follow_every_write,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {
