@@ -22,6 +22,7 @@ mod public_urls;
 mod review;
 mod scaleout;
 mod scheduler;
+mod search;
 mod site_cors;
 mod snapshot;
 mod sync;
