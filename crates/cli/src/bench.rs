@@ -45,6 +45,9 @@ pub enum Suite {
     /// A `--file-mib` MiB upload and download through file storage, beside a plain copy, with
     /// the server's peak memory (not part of `all`).
     Files,
+    /// Full-text search latency over `--documents` posts and the cost of maintaining a search
+    /// index per write (not part of `all`).
+    Search,
     /// `ferrovex import` and `export` of `--documents` messages, time and peak memory, beside
     /// a plain copy of the database file (not part of `all`).
     Snapshot,
@@ -461,6 +464,15 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 args.iterations,
                 args.sync_writes,
                 args.duration_secs,
+            )
+            .await?,
+        );
+    }
+    if args.suite == Suite::Search {
+        rows.extend(
+            crate::bench_search::search_rows(
+                args.documents.min(1_000_000),
+                args.iterations.min(5000),
             )
             .await?,
         );

@@ -8,6 +8,7 @@ mod bench_dev;
 mod bench_files;
 mod bench_scaleout;
 mod bench_scheduler;
+mod bench_search;
 mod bench_snapshot;
 mod bench_soak;
 mod bench_sync;

@@ -185,25 +185,23 @@ fn rank(
         .iter()
         .map(|&d| (1.0 + (total - d as f64 + 0.5) / (d as f64 + 0.5)).ln())
         .collect();
-    let mut scored: Vec<(f64, Document, usize)> = candidates
+    let mut scored: Vec<(f64, Document, Vec<String>)> = candidates
         .into_values()
         .map(|doc| {
             let tokens = ferrovex_store::search::text_of(&doc, &spec.search_field)
                 .map(|t| tokenize(&t))
                 .unwrap_or_default();
-            let len = tokens.len();
-            (0.0, doc, len)
+            (0.0, doc, tokens)
         })
         .collect();
     let mean_len = if scored.is_empty() {
         1.0
     } else {
-        (scored.iter().map(|(_, _, l)| *l).sum::<usize>() as f64 / scored.len() as f64).max(1.0)
+        (scored.iter().map(|(_, _, t)| t.len()).sum::<usize>() as f64 / scored.len() as f64)
+            .max(1.0)
     };
-    for (score, doc, len) in &mut scored {
-        let tokens = ferrovex_store::search::text_of(doc, &spec.search_field)
-            .map(|t| tokenize(&t))
-            .unwrap_or_default();
+    for (score, _, tokens) in &mut scored {
+        let norm = K1 * (1.0 - B + B * tokens.len() as f64 / mean_len);
         for (i, term) in terms.iter().enumerate() {
             let prefix_match = i + 1 == terms.len();
             let tf = tokens
@@ -217,7 +215,6 @@ fn rank(
                 })
                 .count() as f64;
             if tf > 0.0 {
-                let norm = K1 * (1.0 - B + B * *len as f64 / mean_len);
                 *score += idf[i] * tf * (K1 + 1.0) / (tf + norm);
             }
         }
