@@ -346,6 +346,19 @@ impl Engine {
             .collect()
     }
 
+    /// The declared (non-search) index of `table` whose first field is `field`, if any: a
+    /// filter on that field can read an index range instead of scanning the table.
+    pub fn index_on(&self, table: &str, field: &str) -> Option<String> {
+        let table = ferrovex_store::TableName::parse(table)?;
+        self.inner
+            .app
+            .schema
+            .indexes_of(&table)
+            .into_iter()
+            .find(|i| i.search.is_none() && i.fields.first().map(String::as_str) == Some(field))
+            .map(|i| i.name)
+    }
+
     /// The app's own tables (system tables, whose names start with `_`, are left out), sorted.
     pub fn user_tables(&self) -> Vec<String> {
         let mut names: Vec<String> = self

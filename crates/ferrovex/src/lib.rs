@@ -71,6 +71,10 @@ pub use ferrovex_engine::{
     MutationScheduler, NoArgs, PaginationOpts, PaginationResult, QueryCtx, SystemReader, Table,
     Visibility, field_validator,
 };
+pub use ferrovex_engine::{
+    ActionStorage, FileMetadata, MAX_SEARCH_RESULTS, MutationStorage, QueryStorage, SearchFilter,
+    SearchQuery,
+};
 pub use ferrovex_engine::{Cors, HttpRequest, HttpResponse, HttpRoute, MAX_HTTP_ACTION_BODY};
 pub use ferrovex_macros::Type;
 pub use ferrovex_store::validator::{Validator, v};
@@ -92,9 +96,9 @@ pub struct ReadmeSnippets;
 /// Everything a function file needs: `use ferrovex::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActionCtx, App, ConvexError, Doc, Document, DocumentId, FnError, FnResult, HttpRequest,
-        HttpResponse, HttpRoute, Id, MutationCtx, NoArgs, Order, PaginationOpts, PaginationResult,
-        QueryCtx, Schema, Table, TableDef, Type, Validator, Value, v,
+        ActionCtx, App, ConvexError, Doc, Document, DocumentId, FileMetadata, FnError, FnResult,
+        HttpRequest, HttpResponse, HttpRoute, Id, MutationCtx, NoArgs, Order, PaginationOpts,
+        PaginationResult, QueryCtx, Schema, Table, TableDef, Type, Validator, Value, v,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -114,9 +114,26 @@ pub(crate) async fn documents(
     };
     let name = table.clone();
     let filtered = filter.clone();
+    // A filter on the first field of an index reads that index's range, page by page.
+    let index = filter
+        .as_ref()
+        .and_then(|(field, _)| state.engine.index_on(&table, field));
+    let using = index.clone();
+    let page_cursor = cursor.clone();
     let result = state
         .engine
         .system_read(move |db| match filtered {
+            Some((field, value)) if using.is_some() => db
+                .query(&name)?
+                .with_index(using.as_deref().unwrap_or_default(), |q| {
+                    q.eq(&field, value)
+                })?
+                .order(Order::Desc)
+                .paginate(&PaginationOpts {
+                    num_items: PAGE_SIZE as f64,
+                    cursor: page_cursor,
+                    end_cursor: None,
+                }),
             None => db
                 .query(&name)?
                 .order(Order::Desc)
@@ -156,13 +173,17 @@ pub(crate) async fn documents(
          <button type=\"submit\">Filter</button>{}</form>",
         escape(&field),
         escape(&equals),
-        if filter.is_some() {
-            format!(
-                " <a href=\"/_dashboard/data/{}\">clear</a> <small>(the newest {COUNT_LIMIT} documents are searched)</small>",
+        match (&filter, &index) {
+            (Some(_), Some(index)) => format!(
+                " <a href=\"/_dashboard/data/{}\">clear</a> <small>(the range of index <code>{}</code>)</small>",
+                escape(&table),
+                escape(index)
+            ),
+            (Some(_), None) => format!(
+                " <a href=\"/_dashboard/data/{}\">clear</a> <small>(the newest {COUNT_LIMIT} documents are searched; no index starts with this field)</small>",
                 escape(&table)
-            )
-        } else {
-            String::new()
+            ),
+            _ => String::new(),
         }
     );
     body.push_str("<table><tr><th>_id</th><th>_creationTime</th><th>fields</th></tr>");
@@ -192,9 +213,18 @@ pub(crate) async fn documents(
     if !result.is_done {
         let _ = write!(
             body,
-            "<p><a rel=\"next\" href=\"/_dashboard/data/{}?cursor={}\">Next {PAGE_SIZE}</a></p>",
+            "<p><a rel=\"next\" href=\"/_dashboard/data/{}?cursor={}{}\">Next {PAGE_SIZE}</a></p>",
             escape(&table),
-            escape(&percent_encode(&result.continue_cursor))
+            escape(&percent_encode(&result.continue_cursor)),
+            if index.is_some() {
+                escape(&format!(
+                    "&field={}&equals={}",
+                    percent_encode(&field),
+                    percent_encode(&equals)
+                ))
+            } else {
+                String::new()
+            }
         );
     }
     page(&table, &body)
