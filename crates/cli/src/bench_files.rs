@@ -128,12 +128,7 @@ pub fn files_report(mib: u64) -> anyhow::Result<String> {
     let api = loop {
         let line = lines.next().context("the server printed no API URL")??;
         if let Some(url) = line.trim().strip_prefix("api:") {
-            break url
-                .trim()
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            break url.split_whitespace().next().unwrap_or_default().to_owned();
         }
     };
     let outcome = (|| -> anyhow::Result<String> {

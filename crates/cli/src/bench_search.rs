@@ -87,7 +87,7 @@ fn app() -> App {
                     &Value::object([
                         (
                             "channel",
-                            Value::from(if n % 2 == 0 { "even" } else { "odd" }),
+                            Value::from(if n.is_multiple_of(2) { "even" } else { "odd" }),
                         ),
                         ("text", Value::from(text(n))),
                     ]),
