@@ -6,6 +6,8 @@
 
 #[path = "engine/search.rs"]
 mod search;
+#[path = "engine/storage.rs"]
+mod storage;
 
 use std::collections::BTreeSet;
 use std::path::Path;
