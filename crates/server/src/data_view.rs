@@ -277,10 +277,26 @@ fn document_body(
     json: &str,
     error: Option<&str>,
 ) -> String {
-    let fields = serde_json::to_string_pretty(
-        &ferrovex_values::Value::Object(doc.fields.clone()).to_convex_json(),
-    )
-    .unwrap_or_default();
+    document_body_with(table, doc, json, error, None)
+}
+
+/// [`document_body`] with the edit box holding `typed` (a refused edit keeps what was typed).
+fn document_body_with(
+    table: &str,
+    doc: &ferrovex_store::Document,
+    json: &str,
+    error: Option<&str>,
+    typed: Option<&str>,
+) -> String {
+    let fields = typed.map_or_else(
+        || {
+            serde_json::to_string_pretty(
+                &ferrovex_values::Value::Object(doc.fields.clone()).to_convex_json(),
+            )
+            .unwrap_or_default()
+        },
+        str::to_owned,
+    );
     let error = error
         .map(|e| {
             format!(
@@ -403,22 +419,53 @@ pub(crate) async fn edit(
     let Some(doc_id) = DocumentId::parse(&id) else {
         return not_found("That is not a document id.");
     };
-    let fields = match fields_of(&body) {
-        Ok(f) => f,
-        Err(e) => return refused(StatusCode::BAD_REQUEST, &e),
+    let written = match fields_of(&body) {
+        Ok(fields) => {
+            let (name, target) = (table.clone(), doc_id.clone());
+            state
+                .engine
+                .system_write(move |db| {
+                    in_table(db, &target, &name)?;
+                    db.replace(&target, &fields)
+                })
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e),
     };
-    let (name, target) = (table.clone(), doc_id.clone());
-    let written = state
-        .engine
-        .system_write(move |db| {
-            in_table(db, &target, &name)?;
-            db.replace(&target, &fields)
-        })
-        .await;
     match written {
         Ok(()) => see_other(format!("/_dashboard/data/{table}/{id}")),
-        Err(e) => refused(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => edit_refused(&state, &table, doc_id, &body, &e).await,
     }
+}
+
+/// The document's page again, with the refusal and the JSON that was typed kept in the box.
+async fn edit_refused(
+    state: &ApiState,
+    table: &str,
+    id: DocumentId,
+    body: &[u8],
+    message: &str,
+) -> Response {
+    let wanted = table.to_owned();
+    let current = state
+        .engine
+        .system_read(move |db| db.get(&id))
+        .await
+        .ok()
+        .flatten()
+        .filter(|d| d.table.as_str() == wanted);
+    let Some(doc) = current else {
+        return refused(StatusCode::BAD_REQUEST, message);
+    };
+    let typed = crate::operator::form_value(body, "fields").unwrap_or_default();
+    let json = serde_json::to_string_pretty(&doc.to_value().to_clean_json()).unwrap_or_default();
+    let mut r = page(
+        doc.id.as_str(),
+        &document_body_with(table, &doc, &json, Some(message), Some(&typed)),
+    );
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r
 }
 
 /// `POST /_dashboard/data/{table}/{id}/delete`.

@@ -250,10 +250,12 @@ async fn data_browser_edits_are_commits_that_subscribers_see_and_the_validator_c
     )
     .await;
     assert_eq!(status, 400);
+    let refused = String::from_utf8_lossy(&page);
+    assert!(refused.contains("does not match the schema"), "{refused}");
+    // The document's page again, with what was typed still in the edit box.
     assert!(
-        String::from_utf8_lossy(&page).contains("does not match the schema"),
-        "{}",
-        String::from_utf8_lossy(&page)
+        refused.contains("role=\"alert\"") && refused.contains("&quot;body&quot;:5"),
+        "{refused}"
     );
     let (_, shown) = get(&server, &doc_page).await;
     assert!(shown.contains("edited"));
