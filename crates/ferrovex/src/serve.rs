@@ -468,11 +468,20 @@ pub async fn start(deployment: &Deployment, args: &ServeArgs) -> anyhow::Result<
         site: trimmed(&args.auth.site_url).unwrap_or_else(|| reachable(site_addr)),
         web: web_addr.map(|addr| trimmed(&args.web_url).unwrap_or_else(|| reachable(addr))),
     };
-    // File bytes live in the data directory, whatever stores the documents.
-    let blobs = ferrovex_store::FsBlobStore::open(&args.data_dir.join("storage"))
-        .context("cannot open file storage")?;
+    // File bytes: in the data directory on SQLite; on PostgreSQL in the database (so every
+    // instance serves every file), spooled and cached in the data directory.
+    let spool = args.data_dir.join("storage");
+    let blobs: Arc<dyn ferrovex_store::BlobStore> = match &storage {
+        Storage::Sqlite { .. } => {
+            Arc::new(ferrovex_store::FsBlobStore::open(&spool).context("cannot open file storage")?)
+        }
+        Storage::Postgres { url } => Arc::new(
+            ferrovex_store_postgres::PgBlobStore::open(url, &spool)
+                .context("cannot open file storage in PostgreSQL")?,
+        ),
+    };
     engine.configure_files(
-        Arc::new(blobs),
+        blobs,
         &urls.api,
         Duration::from_secs(args.upload_url_ttl_secs.max(1)),
     );

@@ -72,6 +72,18 @@ CREATE TABLE IF NOT EXISTS ferrovex_clock (
     log_pruned_through BIGINT NOT NULL
 );
 INSERT INTO ferrovex_clock (id, ts, log_pruned_through) VALUES (1, 0, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS ferrovex_blob_parts (
+    key TEXT NOT NULL,
+    part INT NOT NULL,
+    bytes BYTEA NOT NULL,
+    PRIMARY KEY (key, part)
+);
+CREATE TABLE IF NOT EXISTS ferrovex_blobs (
+    key TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    parts INT NOT NULL,
+    stored_at DOUBLE PRECISION NOT NULL
+);
 ";
 
 /// Bytes of an index key kept in the btree.

@@ -23,6 +23,7 @@
 //!
 //! Reads never take the lock: each query is a REPEATABLE READ snapshot on a pooled connection.
 
+mod blobs;
 mod conn;
 mod listen;
 mod queries;
@@ -30,6 +31,8 @@ mod read;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod write;
+
+pub use blobs::{PART_BYTES, PgBlobStore};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

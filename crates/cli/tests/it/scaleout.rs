@@ -219,3 +219,64 @@ async fn auth_and_ssr_suites_pass_on_postgres() {
         );
     }
 }
+
+/// File storage on PostgreSQL: a file uploaded through one instance is listed and served,
+/// byte for byte (Range too), by another, whose data directory never held it; removed
+/// through the second, it is gone for the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_uploaded_through_one_instance_is_served_by_another() {
+    let (_cluster, url) = cluster();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = on_postgres(dir_a.path(), &url);
+    let b = on_postgres(dir_b.path(), &url);
+    let reply = crate::common::call(&a, "mutation", "files:generateUploadUrl", json!({})).await;
+    let upload = reply["value"].as_str().unwrap().to_owned();
+    // Three parts and a bit, so the bytes cross several stored parts.
+    let bytes: Vec<u8> = (0..(3 * ferrovex_store_postgres::PART_BYTES + 12_345))
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let (status, _, body) = crate::common::send(
+        "POST",
+        &upload,
+        bytes.clone(),
+        &[("content-type", "application/x-shared")],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let storage_id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["storageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let saved = crate::common::call(
+        &a,
+        "mutation",
+        "files:save",
+        json!({ "storageId": storage_id, "name": "shared.bin" }),
+    )
+    .await;
+    let id = saved["value"].as_str().unwrap().to_owned();
+    let listed = crate::common::call(&b, "query", "files:list", json!({})).await;
+    let row = &listed["value"][0];
+    let file_url = row["url"].as_str().unwrap().to_owned();
+    assert!(
+        file_url.starts_with(&b.url),
+        "B names its own URL: {file_url}"
+    );
+    let (status, headers, got) = crate::common::send("GET", &file_url, Vec::new(), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/x-shared");
+    assert!(got == bytes, "B serves the same bytes");
+    let (status, _, slice) = crate::common::send(
+        "GET",
+        &file_url,
+        Vec::new(),
+        &[("range", "bytes=1048570-1048585")],
+    )
+    .await;
+    assert_eq!(status, 206);
+    assert_eq!(slice, bytes[1_048_570..=1_048_585]);
+    crate::common::call(&b, "mutation", "files:remove", json!({ "id": id })).await;
+    let gone = format!("{}/api/storage/{storage_id}", a.url);
+    let (status, _, _) = crate::common::send("GET", &gone, Vec::new(), &[]).await;
+    assert_eq!(status, 404);
+}
