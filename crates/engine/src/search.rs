@@ -14,7 +14,8 @@
 //! document.
 //!
 //! Bounds: at most [`MAX_QUERY_TERMS`] query terms, the newest [`MAX_CANDIDATES_PER_TERM`]
-//! documents per term, and [`MAX_SEARCH_RESULTS`] results.
+//! documents per term ([`MAX_SEARCH_READS`] over all terms), and [`MAX_SEARCH_RESULTS`]
+//! results.
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,6 +32,10 @@ pub const MAX_SEARCH_RESULTS: usize = 1024;
 pub const MAX_QUERY_TERMS: usize = 16;
 /// Most index entries read per query term (the newest documents first).
 pub const MAX_CANDIDATES_PER_TERM: usize = 4096;
+/// Most index entries one search reads over all its terms (a function reads at most
+/// `MAX_DOCUMENTS_READ`), so each term gets the smaller of this share and
+/// [`MAX_CANDIDATES_PER_TERM`].
+pub const MAX_SEARCH_READS: usize = 16_384;
 
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
@@ -150,11 +155,10 @@ impl<'a> SearchQuery<'a> {
         let index_id = self.index.id();
         let mut candidates: HashMap<DocumentId, Document> = HashMap::new();
         let mut df = Vec::with_capacity(terms.len());
+        let per_term = (MAX_SEARCH_READS / terms.len()).min(MAX_CANDIDATES_PER_TERM);
         for (i, term) in terms.iter().enumerate() {
             let range = term_range(&prefix, term, i + 1 == terms.len());
-            let entries = self
-                .txn
-                .scan(&index_id, &range, Order::Desc, MAX_CANDIDATES_PER_TERM)?;
+            let entries = self.txn.scan(&index_id, &range, Order::Desc, per_term)?;
             self.state.count_reads(entries.len())?;
             // The whole range is recorded, also when the scan stopped early: a write to its
             // unread part re-runs the query (too often, never too rarely).

@@ -229,3 +229,45 @@ async fn a_search_index_declared_later_is_built_from_the_existing_documents() {
     assert_eq!(found, ["written before the index"]);
     engine.shutdown();
 }
+
+#[derive(Deserialize, ferrovex_macros::Type)]
+#[ferrovex(crate = "ferrovex_engine")]
+struct ManyArgs {
+    n: f64,
+    body: String,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_query_over_common_words_stays_within_the_read_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SystemClock);
+    let p = SqlitePersistence::open(dir.path(), Durability::Normal, clock.clone()).unwrap();
+    let app = app(true).mutation("notes:addMany", |ctx: &mut MutationCtx, a: ManyArgs| {
+        for _ in 0..a.n as usize {
+            ctx.db.insert(
+                "notes",
+                &Value::object([("channel", "a"), ("body", a.body.as_str())]),
+            )?;
+        }
+        Ok(())
+    });
+    let engine = Engine::start(app, Arc::new(p), clock).unwrap();
+    let words: Vec<String> = (0..20).map(|i| format!("common{i}")).collect();
+    let body = words.join(" ");
+    // Every note holds every word: 16 query terms × 2,100 notes would pass the function read
+    // limit (32,768) if each term read all its notes.
+    let added = call(
+        &engine,
+        FunctionKind::Mutation,
+        "notes:addMany",
+        Value::object([
+            ("n", Value::Float64(2100.0)),
+            ("body", Value::from(body.as_str())),
+        ]),
+    )
+    .await;
+    assert!(added.result.is_ok(), "{:?}", added.result);
+    let (found, _) = search(&engine, &body, None).await;
+    assert_eq!(found.len(), 10);
+    engine.shutdown();
+}
