@@ -307,17 +307,29 @@ impl BlobStore for PgBlobStore {
         self.inner.local.delete(key)
     }
 
+    /// The shared blobs, and this instance's local copies of blobs that are no longer shared
+    /// (so the collector, which runs on every instance, clears every spool too).
     fn list(&self) -> Result<Vec<(BlobKey, SystemTime)>, StoreError> {
         let rows = self
             .inner
             .query("SELECT key, stored_at FROM ferrovex_blobs", Vec::new())?;
-        Ok(rows
+        let mut listed: Vec<(BlobKey, SystemTime)> = rows
             .iter()
             .filter_map(|r| {
                 let key = BlobKey::parse(&r.get::<_, String>(0))?;
                 let at = UNIX_EPOCH + Duration::from_secs_f64(r.get::<_, f64>(1).max(0.0));
                 Some((key, at))
             })
-            .collect())
+            .collect();
+        let shared: std::collections::HashSet<BlobKey> =
+            listed.iter().map(|(k, _)| k.clone()).collect();
+        listed.extend(
+            self.inner
+                .local
+                .list()?
+                .into_iter()
+                .filter(|(k, _)| !shared.contains(k)),
+        );
+        Ok(listed)
     }
 }
