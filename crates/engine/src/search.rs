@@ -189,36 +189,43 @@ fn rank(
         .iter()
         .map(|&d| (1.0 + (total - d as f64 + 0.5) / (d as f64 + 0.5)).ln())
         .collect();
-    let mut scored: Vec<(f64, Document, Vec<String>)> = candidates
+    // Per document only its length and its count of each query term are kept, not its terms.
+    let mut scored: Vec<(f64, Document, usize, Vec<f64>)> = candidates
         .into_values()
         .map(|doc| {
             let tokens = ferrovex_store::search::text_of(&doc, &spec.search_field)
                 .map(|t| tokenize(&t))
                 .unwrap_or_default();
-            (0.0, doc, tokens)
+            let counts = terms
+                .iter()
+                .enumerate()
+                .map(|(i, term)| {
+                    let prefix_match = i + 1 == terms.len();
+                    tokens
+                        .iter()
+                        .filter(|t| {
+                            if prefix_match {
+                                t.starts_with(term.as_str())
+                            } else {
+                                *t == term
+                            }
+                        })
+                        .count() as f64
+                })
+                .collect();
+            (0.0, doc, tokens.len(), counts)
         })
         .collect();
     let mean_len = if scored.is_empty() {
         1.0
     } else {
-        (scored.iter().map(|(_, _, t)| t.len()).sum::<usize>() as f64 / scored.len() as f64)
+        (scored.iter().map(|(_, _, len, _)| *len).sum::<usize>() as f64 / scored.len() as f64)
             .max(1.0)
     };
-    for (score, _, tokens) in &mut scored {
-        let norm = K1 * (1.0 - B + B * tokens.len() as f64 / mean_len);
-        for (i, term) in terms.iter().enumerate() {
-            let prefix_match = i + 1 == terms.len();
-            let tf = tokens
-                .iter()
-                .filter(|t| {
-                    if prefix_match {
-                        t.starts_with(term.as_str())
-                    } else {
-                        *t == term
-                    }
-                })
-                .count() as f64;
-            if tf > 0.0 {
+    for (score, _, len, counts) in &mut scored {
+        let norm = K1 * (1.0 - B + B * *len as f64 / mean_len);
+        for (i, tf) in counts.iter().enumerate() {
+            if *tf > 0.0 {
                 *score += idf[i] * tf * (K1 + 1.0) / (tf + norm);
             }
         }
@@ -228,5 +235,9 @@ fn rank(
             .then(b.1.creation_time.total_cmp(&a.1.creation_time))
             .then(b.1.id.cmp(&a.1.id))
     });
-    scored.into_iter().take(n).map(|(_, doc, _)| doc).collect()
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(_, doc, _, _)| doc)
+        .collect()
 }

@@ -444,13 +444,15 @@ impl Engine {
                 .map_err(|e| EngineError::BadDatabaseCall(e.to_string()))??
         };
         let mut deleted = 0;
+        let cutoff = SystemTime::now() - UNREFERENCED_GRACE;
         for (key, stored_at) in listed {
-            let old = SystemTime::now()
-                .duration_since(stored_at)
-                .is_ok_and(|age| age > UNREFERENCED_GRACE);
-            if old && !referenced.contains(&key) {
-                blobs.delete(&key)?;
-                deleted += 1;
+            if stored_at < cutoff && !referenced.contains(&key) {
+                // Checked again at the delete: bytes an upload reused meanwhile are young again.
+                let blobs = blobs.clone();
+                let gone = tokio::task::spawn_blocking(move || blobs.delete_if_older(&key, cutoff))
+                    .await
+                    .map_err(|e| EngineError::BadDatabaseCall(e.to_string()))??;
+                deleted += usize::from(gone);
             }
         }
         self.system_write(move |db| {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,6 +51,9 @@ pub const UPLOAD_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Serializes the check-then-insert of a new export job.
 static EXPORT_START: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Whether this process is running an export (a row left `requested` or `in_progress` while
+/// none runs here was interrupted by a restart).
+static EXPORT_RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
@@ -61,10 +64,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/api/export/request/zip", post(request_export))
         .route("/api/export/zip/{ts}", get(download_export))
         .route("/api/import/start_upload", post(start_upload))
-        .route(
-            "/api/import/upload_part",
-            post(upload_part).layer(DefaultBodyLimit::max(MAX_PART_BYTES)),
-        )
+        .route("/api/import/upload_part", post(upload_part))
         .route("/api/import/finish_upload", post(finish_upload))
         .route("/api/perform_import", post(perform_import))
         .route("/api/stream_function_logs", get(stream_function_logs))
@@ -191,14 +191,28 @@ async fn request_export(
         .recent_jobs(EXPORTS_TABLE, 1)
         .await
         .map_err(engine_error)?;
-    if latest
+    if let Some(stale) = latest
         .first()
-        .is_some_and(|d| matches!(state_of(d), Some("requested" | "in_progress")))
+        .filter(|d| matches!(state_of(d), Some("requested" | "in_progress")))
     {
-        return Err(refused(
-            "ExportInProgress",
-            "There is already an export requested or in progress.",
-        ));
+        if EXPORT_RUNNING.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(refused(
+                "ExportInProgress",
+                "There is already an export requested or in progress.",
+            ));
+        }
+        // Nothing runs it here: the deployment restarted during that export.
+        let mut failed = stale.fields.clone();
+        failed.insert("state".to_owned(), Value::from("failed"));
+        failed.insert("failed_ts".to_owned(), Value::Int64(now_ns()));
+        failed.insert(
+            "error_message".to_owned(),
+            Value::from("interrupted: the deployment restarted during the export"),
+        );
+        engine
+            .record_job(EXPORTS_TABLE, Some(stale.id.clone()), failed)
+            .await
+            .map_err(engine_error)?;
     }
     let row = fields([
         ("state", Value::from("requested")),
@@ -213,7 +227,11 @@ async fn request_export(
         .record_job(EXPORTS_TABLE, None, row)
         .await
         .map_err(engine_error)?;
-    tokio::spawn(run_export(engine, dir, id));
+    EXPORT_RUNNING.store(true, std::sync::atomic::Ordering::Release);
+    tokio::spawn(async move {
+        run_export(engine, dir, id).await;
+        EXPORT_RUNNING.store(false, std::sync::atomic::Ordering::Release);
+    });
     Ok(StatusCode::OK.into_response())
 }
 
@@ -430,8 +448,9 @@ async fn upload_part(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Query(params): Query<BTreeMap<String, String>>,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    // The key first: nobody else gets to make the server read a part.
     require_admin(&state, &headers).await?;
     let dir = upload_dir(&state, params.get("uploadToken").map_or("", String::as_str))?;
     let n: u32 = params
@@ -444,15 +463,13 @@ async fn upload_part(
                 format!("partNumber must be 1 to {MAX_PARTS}"),
             )
         })?;
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    let bytes = axum::body::to_bytes(body, MAX_PART_BYTES)
+        .await
+        .map_err(|_| {
             ApiError::PayloadTooLarge(format!(
                 "an upload part may be at most {MAX_PART_BYTES} bytes"
             ))
-        } else {
-            ApiError::BadJsonBody(format!("cannot read the part: {e}"))
-        }
-    })?;
+        })?;
     if uploaded_bytes(&dir) + bytes.len() as u64 > MAX_UPLOAD_BYTES {
         return Err(ApiError::PayloadTooLarge(format!(
             "an import may be at most {MAX_UPLOAD_BYTES} bytes"

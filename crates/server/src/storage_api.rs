@@ -47,6 +47,34 @@ fn too_large(max: u64) -> ApiError {
     ))
 }
 
+/// Upload URLs with an upload under way in this process.
+static UPLOADING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Marks an upload URL busy until dropped.
+struct Uploading(String);
+
+impl Uploading {
+    fn claim(token: &str) -> Option<Uploading> {
+        let mut busy = UPLOADING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if busy.iter().any(|t| t == token) {
+            return None;
+        }
+        busy.push(token.to_owned());
+        Some(Uploading(token.to_owned()))
+    }
+}
+
+impl Drop for Uploading {
+    fn drop(&mut self) {
+        let mut busy = UPLOADING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        busy.retain(|t| *t != self.0);
+    }
+}
+
 fn refusal(r: UploadRefusal) -> ApiError {
     match r {
         UploadRefusal::Expired => refused("UploadUrlExpired", r.to_string()),
@@ -83,48 +111,35 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(256).collect::<String>())
         .filter(|v| !v.is_empty());
-    // Chunks go to a blocking writer through a small channel: memory stays at a few chunks.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<axum::body::Bytes>(4);
-    let writer = tokio::task::spawn_blocking(move || {
-        let mut out = blobs.begin()?;
-        while let Ok(chunk) = rx.recv() {
-            out.write_all(&chunk)
-                .map_err(|e| ferrovex_store::StoreError::Backend(e.to_string()))?;
-        }
-        Ok::<_, ferrovex_store::StoreError>(out)
-    });
-    let mut stream = body.into_data_stream();
-    let mut received: u64 = 0;
-    let mut failure = None;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => {
-                received += chunk.len() as u64;
-                if received > max {
-                    failure = Some(too_large(max));
-                    break;
-                }
-                let tx = tx.clone();
-                let sent = tokio::task::spawn_blocking(move || tx.send(chunk)).await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    break;
-                }
-            }
-            Err(e) => {
-                failure = Some(ApiError::BadJsonBody(format!("the upload broke off: {e}")));
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let out = writer
+    // One upload per URL at a time (a second one in parallel would only waste disk).
+    let Some(_uploading) = Uploading::claim(&token) else {
+        return Err(refused(
+            "UploadUrlInUse",
+            "an upload to this URL is already under way",
+        ));
+    };
+    // Each chunk is written on the blocking pool as it arrives: memory stays at one chunk, and
+    // a slow client holds no blocking thread while it sends.
+    let mut out = tokio::task::spawn_blocking(move || blobs.begin())
         .await
         .map_err(|e| refused("Unavailable", e.to_string()))?
         .map_err(|e| refused("StorageFailed", e.to_string()))?;
-    if let Some(failure) = failure {
-        // Dropping the writer removes the partial bytes.
-        drop(out);
-        return Err(failure);
+    let mut stream = body.into_data_stream();
+    let mut received: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => return Err(ApiError::BadJsonBody(format!("the upload broke off: {e}"))),
+        };
+        received += chunk.len() as u64;
+        if received > max {
+            // Dropping the writer removes the partial bytes.
+            return Err(too_large(max));
+        }
+        out = tokio::task::spawn_blocking(move || out.write_all(&chunk).map(|()| out))
+            .await
+            .map_err(|e| refused("Unavailable", e.to_string()))?
+            .map_err(|e| refused("StorageFailed", e.to_string()))?;
     }
     let stored = tokio::task::spawn_blocking(move || out.finish())
         .await

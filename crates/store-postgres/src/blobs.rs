@@ -68,6 +68,14 @@ impl Inner {
             vec![Box::new(key.clone())],
         )?;
         if !found.is_empty() {
+            // Stored again: young again for the collector.
+            let stored_at = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.query(
+                "UPDATE ferrovex_blobs SET stored_at = $2 WHERE key = $1 RETURNING 1",
+                vec![Box::new(key), Box::new(stored_at)],
+            )?;
             return Ok(());
         }
         let Some(blob) = self.local.open(&stored.key)? else {
@@ -305,6 +313,48 @@ impl BlobStore for PgBlobStore {
             done
         })??;
         self.inner.local.delete(key)
+    }
+
+    fn delete_if_older(&self, key: &BlobKey, cutoff: SystemTime) -> Result<bool, StoreError> {
+        let cutoff_secs = cutoff
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let shared = self.inner.query(
+            "SELECT stored_at FROM ferrovex_blobs WHERE key = $1",
+            vec![Box::new(key.as_str().to_owned())],
+        )?;
+        match shared.first().map(|r| r.get::<_, f64>(0)) {
+            Some(at) if at >= cutoff_secs => Ok(false),
+            Some(_) => {
+                let me = self.inner.clone();
+                let name = key.as_str().to_owned();
+                let deleted = block_on(&self.inner.runtime, async move {
+                    let conn = me.take().await?;
+                    let n = conn
+                        .execute(
+                            "DELETE FROM ferrovex_blobs WHERE key = $1 AND stored_at < $2",
+                            vec![Box::new(name.clone()), Box::new(cutoff_secs)],
+                        )
+                        .await;
+                    if matches!(n, Ok(1)) {
+                        let _ = conn
+                            .execute(
+                                "DELETE FROM ferrovex_blob_parts WHERE key = $1",
+                                vec![Box::new(name)],
+                            )
+                            .await;
+                    }
+                    me.put(conn);
+                    n
+                })??;
+                if deleted == 1 {
+                    self.inner.local.delete(key)?;
+                }
+                Ok(deleted == 1)
+            }
+            // Not shared (a local copy of something deleted elsewhere): the spool's own rule.
+            None => self.inner.local.delete_if_older(key, cutoff),
+        }
     }
 
     /// The shared blobs, and this instance's local copies of blobs that are no longer shared

@@ -75,6 +75,9 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     fn open(&self, key: &BlobKey) -> Result<Option<BlobReader>, StoreError>;
     /// Deletes a blob (nothing when there is none).
     fn delete(&self, key: &BlobKey) -> Result<(), StoreError>;
+    /// Deletes a blob only if it was stored (or stored again) before `cutoff`; whether it did.
+    /// The collector uses this, so bytes a new upload just reused are never taken.
+    fn delete_if_older(&self, key: &BlobKey, cutoff: SystemTime) -> Result<bool, StoreError>;
     /// Every blob with the time it was stored (for garbage collection).
     fn list(&self) -> Result<Vec<(BlobKey, SystemTime)>, StoreError>;
 }
@@ -169,11 +172,18 @@ impl BlobWriter for FsWriter {
         let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         let key = BlobKey::from_digest(&sha256);
         let dir = self.root.join(&key.0[..2]);
-        std::fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, &e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, &e))?;
+            sync_dir(&self.root);
+        }
         let path = dir.join(&key.0);
         if path.exists() {
-            // The same bytes are stored already.
+            // The same bytes are stored already: mark them young again, so the collector (which
+            // only deletes bytes older than its grace period) leaves them to the new file.
             let _ = std::fs::remove_file(&self.tmp);
+            if let Ok(f) = File::options().write(true).open(&path) {
+                let _ = f.set_modified(SystemTime::now());
+            }
         } else {
             std::fs::rename(&self.tmp, &path).map_err(|e| {
                 let _ = std::fs::remove_file(&self.tmp);
@@ -235,6 +245,17 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io("cannot delete", &path, &e)),
         }
+    }
+
+    fn delete_if_older(&self, key: &BlobKey, cutoff: SystemTime) -> Result<bool, StoreError> {
+        let path = self.path_of(key);
+        let old = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < cutoff);
+        if old {
+            self.delete(key)?;
+        }
+        Ok(old)
     }
 
     fn list(&self) -> Result<Vec<(BlobKey, SystemTime)>, StoreError> {

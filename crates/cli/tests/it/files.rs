@@ -111,3 +111,59 @@ async fn the_dashboard_lists_stored_files_with_size_type_and_a_download_link() {
         assert!(page.contains(expected), "{expected:?} missing from\n{page}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_url_takes_one_upload_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let reply = call(&server, "mutation", "files:generateUploadUrl", json!({})).await;
+    let url = reply["value"].as_str().unwrap().to_owned();
+    let (host, path) = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    // The first upload is under way (headers and part of its body sent).
+    let mut first = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        first,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n"
+    )
+    .unwrap();
+    first.write_all(&[b'a'; 1000]).unwrap();
+    first.flush().unwrap();
+    let tmp = dir.path().join("storage").join("tmp");
+    let mut waited = 0;
+    while count_files(&tmp) == 0 && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        waited += 1;
+    }
+    // A second one in parallel is refused, and stores nothing.
+    let (status, _, body) = crate::common::send(
+        "POST",
+        &url,
+        b"second".to_vec(),
+        &[("content-type", "text/plain")],
+    )
+    .await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("UploadUrlInUse"), "{body}");
+    assert_eq!(count_files(&tmp), 1);
+    // The first one broken off: its partial bytes are gone and the URL can be used.
+    drop(first);
+    let mut waited = 0;
+    while count_files(&tmp) > 0 && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        waited += 1;
+    }
+    assert_eq!(count_files(&tmp), 0);
+    let (status, _, body) = crate::common::send(
+        "POST",
+        &url,
+        b"third".to_vec(),
+        &[("content-type", "text/plain")],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}

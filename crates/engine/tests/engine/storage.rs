@@ -133,11 +133,41 @@ async fn failed_deletes_keep_files_and_unreferenced_bytes_are_collected_after_th
         "the bytes wait for the collector"
     );
 
+    let orphan = call(
+        &engine,
+        FunctionKind::Action,
+        "files:store",
+        Value::object([("text", "orphan")]),
+    )
+    .await;
+    let Value::String(orphan) = orphan else {
+        panic!("stored id")
+    };
+    call(
+        &engine,
+        FunctionKind::Mutation,
+        "files:delete",
+        Value::object([("id", orphan.as_str())]),
+    )
+    .await;
+
     // Young unreferenced bytes are left alone; once past the grace they go, and named ones stay.
     assert_eq!(engine.collect_file_garbage().await.unwrap(), 0);
     age_blobs(&root, UNREFERENCED_GRACE + Duration::from_secs(60));
-    assert_eq!(engine.collect_file_garbage().await.unwrap(), 1);
-    assert_eq!(blobs.list().unwrap().len(), 1);
+    // Uploading bytes equal to old unreferenced ones reuses them and makes them young again.
+    call(
+        &engine,
+        FunctionKind::Action,
+        "files:store",
+        Value::object([("text", "gone")]),
+    )
+    .await;
+    assert_eq!(
+        engine.collect_file_garbage().await.unwrap(),
+        1,
+        "only the orphan's bytes"
+    );
+    assert_eq!(blobs.list().unwrap().len(), 2);
     let meta = engine
         .file_metadata(&DocumentId::parse(&kept).unwrap())
         .await
