@@ -28,6 +28,11 @@ use crate::db::{DatabaseReader, DatabaseWriter, TxnState, get_recorded_system};
 use crate::engine::Engine;
 use crate::error::{EngineError, FnError, FnResult};
 
+/// The field of a `_storage` row holding the random token its URL carries (the row's `_id`
+/// is not a URL: ids show up in query results, and a URL must be handed out by `get_url`).
+pub const URL_TOKEN_FIELD: &str = "urlToken";
+const BY_URL_TOKEN: &str = "by_url_token";
+
 /// Files the dashboard counts at most.
 pub const FILES_COUNTED: usize = 10_000;
 /// Files' rows.
@@ -43,7 +48,10 @@ pub const UNREFERENCED_GRACE: Duration = Duration::from_secs(3600);
 /// The tables, added to every app's schema.
 pub(crate) fn system_schema() -> Schema {
     Schema::new()
-        .table(STORAGE_TABLE, TableDef::default())
+        .table(
+            STORAGE_TABLE,
+            TableDef::default().index(BY_URL_TOKEN, [URL_TOKEN_FIELD]),
+        )
         .table(UPLOAD_TOKENS_TABLE, TableDef::default())
 }
 
@@ -131,8 +139,17 @@ fn file_row(
     Ok(get_recorded_system(txn, state, id)?.filter(|d| d.table.as_str() == STORAGE_TABLE))
 }
 
-fn url_of(files: &Files, id: &DocumentId) -> String {
-    format!("{}/api/storage/{id}", files.api_url())
+/// The URL serving a `_storage` row's bytes.
+fn url_of(files: &Files, doc: &Document) -> Option<String> {
+    match doc.fields.get(URL_TOKEN_FIELD) {
+        Some(Value::String(token)) => Some(format!("{}/api/storage/{token}", files.api_url())),
+        _ => None,
+    }
+}
+
+fn new_url_token() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn row_fields(stored: &StoredBlob, content_type: Option<&str>) -> Value {
@@ -142,6 +159,10 @@ fn row_fields(stored: &StoredBlob, content_type: Option<&str>) -> Value {
             Value::from(STANDARD.encode(stored.sha256).as_str()),
         ),
         ("size".to_owned(), Value::Float64(stored.size as f64)),
+        (
+            URL_TOKEN_FIELD.to_owned(),
+            Value::from(new_url_token().as_str()),
+        ),
     ]);
     if let Some(ct) = content_type {
         fields.insert("contentType".to_owned(), Value::from(ct));
@@ -170,7 +191,7 @@ pub struct QueryStorage<'c, 'a> {
 impl QueryStorage<'_, '_> {
     /// The URL serving the file's bytes, or `None` when there is no such file.
     pub fn get_url(&mut self, id: &DocumentId) -> FnResult<Option<String>> {
-        Ok(file_row(self.db.txn, self.db.state, id)?.map(|d| url_of(self.files, &d.id)))
+        Ok(file_row(self.db.txn, self.db.state, id)?.and_then(|d| url_of(self.files, &d)))
     }
 
     /// The file's metadata, or `None`.
@@ -195,7 +216,7 @@ impl MutationStorage<'_, '_> {
 
     /// The URL serving the file's bytes, or `None` when there is no such file.
     pub fn get_url(&mut self, id: &DocumentId) -> FnResult<Option<String>> {
-        Ok(file_row(&mut *self.db.txn, self.db.state, id)?.map(|d| url_of(self.files, &d.id)))
+        Ok(file_row(&mut *self.db.txn, self.db.state, id)?.and_then(|d| url_of(self.files, &d)))
     }
 
     /// The file's metadata, or `None`.
@@ -261,8 +282,12 @@ impl ActionStorage<'_> {
 
     /// The URL serving the file's bytes, or `None`.
     pub async fn get_url(&self, id: &DocumentId) -> FnResult<Option<String>> {
-        let found = self.get_metadata(id).await?;
-        Ok(found.map(|m| url_of(&self.engine.inner.files, &m.storage_id)))
+        let id = id.clone();
+        let row = self
+            .engine
+            .system_read(move |db| Ok(db.get(&id)?.filter(|d| d.table.as_str() == STORAGE_TABLE)))
+            .await?;
+        Ok(row.and_then(|d| url_of(&self.engine.inner.files, &d)))
     }
 
     /// The file's metadata, or `None`.
@@ -392,12 +417,28 @@ impl Engine {
         .await
     }
 
-    /// The newest `n` files (with their `_creationTime`), and the count and total size of the
-    /// newest [`FILES_COUNTED`] (for the dashboard).
+    /// The metadata of the file whose URL carries `token` (see [`URL_TOKEN_FIELD`]).
+    pub async fn file_by_url_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<FileMetadata>, EngineError> {
+        let token = token.to_owned();
+        self.system_read(move |db| {
+            Ok(db
+                .query(STORAGE_TABLE)?
+                .with_index(BY_URL_TOKEN, |q| q.eq(URL_TOKEN_FIELD, token.as_str()))?
+                .first()?
+                .map(|d| FileMetadata::of(&d)))
+        })
+        .await
+    }
+
+    /// The newest `n` files (with their `_creationTime` and URL path), and the count and total
+    /// size of the newest [`FILES_COUNTED`] (for the dashboard).
     pub async fn recent_files(
         &self,
         n: usize,
-    ) -> Result<(Vec<(f64, FileMetadata)>, usize, f64), EngineError> {
+    ) -> Result<(Vec<(f64, FileMetadata, String)>, usize, f64), EngineError> {
         self.system_read(move |db| {
             let rows = db
                 .query(STORAGE_TABLE)?
@@ -408,7 +449,13 @@ impl Engine {
             let recent = rows
                 .iter()
                 .take(n)
-                .map(|d| (d.creation_time, FileMetadata::of(d)))
+                .map(|d| {
+                    let path = match d.fields.get(URL_TOKEN_FIELD) {
+                        Some(Value::String(t)) => format!("/api/storage/{t}"),
+                        _ => String::new(),
+                    };
+                    (d.creation_time, FileMetadata::of(d), path)
+                })
                 .collect();
             Ok((recent, count, total))
         })

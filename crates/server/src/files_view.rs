@@ -58,15 +58,16 @@ pub(crate) async fn page(State(state): State<ApiState>) -> Response {
             if files.is_empty() {
                 html.push_str(r#"<tr><td colspan="6" class="empty">No stored files.</td></tr>"#);
             }
-            for (created, f) in files {
+            for (created, f, path) in files {
                 let id = escape(f.storage_id.as_str());
                 let _ = write!(
                     html,
-                    r#"<tr><td class="mono">{}</td><td class="mono">{id}</td><td>{}</td><td class="num">{}</td><td class="mono dim">{}</td><td><a href="/api/storage/{id}" download>download</a></td></tr>"#,
+                    r#"<tr><td class="mono">{}</td><td class="mono">{id}</td><td>{}</td><td class="num">{}</td><td class="mono dim">{}</td><td><a href="{}" download>download</a></td></tr>"#,
                     when(created),
                     escape(f.content_type.as_deref().unwrap_or("(none)")),
                     size(f.size),
                     escape(&f.sha256),
+                    escape(&path),
                 );
             }
             html.push_str("</tbody></table>");

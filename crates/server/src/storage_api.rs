@@ -4,7 +4,8 @@
 //!   with their `Content-Type`, streamed to disk (bounded memory) and hashed on the way;
 //!   answers `{"storageId": "…"}`. A used or unknown token and an expired one get 400 with a
 //!   message saying so; more than `--max-file-bytes` gets 413 and nothing is stored.
-//! - `GET /api/storage/{id}` (the URL `get_url` returned): the bytes with `Content-Type`,
+//! - `GET /api/storage/{token}` (the URL `get_url` returned; the token is random, and a file's
+//!   `_id` is not a URL): the bytes with `Content-Type`,
 //!   `Content-Length`, an `ETag` (the SHA-256; `If-None-Match` answers 304), `Accept-Ranges`,
 //!   one `Range` (206, or 416 when it cannot be satisfied) and `Cache-Control`. Files are
 //!   served with `X-Content-Type-Options: nosniff` and a sandboxing CSP, so an uploaded HTML
@@ -19,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferrovex_engine::UploadRefusal;
-use ferrovex_store::DocumentId;
 use futures_util::StreamExt as _;
 use serde_json::json;
 
@@ -194,9 +194,11 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let engine = state.engine.clone();
     let missing = || ApiError::NotFound("no such file".to_owned());
-    let id = DocumentId::parse(&id).ok_or_else(missing)?;
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(missing());
+    }
     let meta = engine
-        .file_metadata(&id)
+        .file_by_url_token(&id)
         .await
         .map_err(|e| refused("Unavailable", e.to_string()))?
         .ok_or_else(missing)?;

@@ -29,6 +29,8 @@ use crate::zip_read::{ZipEntryInfo, ZipReader};
 
 /// Longest document line read (Convex documents are at most 1 MiB; lines carry some overhead).
 pub const MAX_LINE_BYTES: usize = 8 << 20;
+/// Most tables `_tables/documents.jsonl` may list.
+pub const MAX_LISTED_TABLES: usize = 10_000;
 /// Largest `.json` array file (it is parsed whole).
 pub const MAX_JSON_ARRAY_BYTES: u64 = 16 << 20;
 
@@ -298,6 +300,12 @@ fn read_tables_list(zip: &ZipReader, info: &ZipEntryInfo) -> Result<Vec<String>,
             .get("name")
             .and_then(Json::as_str)
             .ok_or_else(|| invalid(format!("{}, line {n}: no \"name\"", info.name)))?;
+        if names.len() >= MAX_LISTED_TABLES {
+            return Err(SnapshotError::TooLarge(format!(
+                "{}: more than {MAX_LISTED_TABLES} tables",
+                info.name
+            )));
+        }
         names.push(name.to_owned());
     }
     Ok(names)

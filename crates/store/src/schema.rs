@@ -93,6 +93,10 @@ impl TableDef {
         name: &str,
         fields: impl IntoIterator<Item = S>,
     ) -> Self {
+        assert!(
+            !self.search_indexes.contains_key(name),
+            "index {name:?}: the name is taken by a search index"
+        );
         self.indexes.insert(
             name.to_owned(),
             fields.into_iter().map(Into::into).collect(),

@@ -102,14 +102,33 @@ async fn the_dashboard_lists_stored_files_with_size_type_and_a_download_link() {
     .await;
     assert_eq!(status, 200);
     let page = String::from_utf8_lossy(&page);
-    for expected in [
-        id.as_str(),
-        "image/x-dashboard-test",
-        "2.9 KiB",
-        &format!("href=\"/api/storage/{id}\" download"),
-    ] {
+    for expected in [id.as_str(), "image/x-dashboard-test", "2.9 KiB"] {
         assert!(page.contains(expected), "{expected:?} missing from\n{page}");
     }
+    // The download link is the file's URL (a random token), which serves it; its id is not.
+    let link = page
+        .split("<a href=\"")
+        .find_map(|rest| rest.strip_prefix("/api/storage/"))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a download link");
+    assert_ne!(link, id);
+    let (status, _, got) = crate::common::send(
+        "GET",
+        &format!("{}/api/storage/{link}", server.url),
+        Vec::new(),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(got, vec![1u8; 3000]);
+    let (status, _, _) = crate::common::send(
+        "GET",
+        &format!("{}/api/storage/{id}", server.url),
+        Vec::new(),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 404, "a storage id is not a URL");
 }
 
 #[tokio::test(flavor = "multi_thread")]
