@@ -182,8 +182,15 @@ fn state_of(doc: &ferrovex_store::Document) -> Option<&str> {
 async fn request_export(
     State(state): State<ApiState>,
     headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers).await?;
+    if params.get("includeStorage").is_some_and(|v| v == "true") {
+        return Err(refused(
+            "ExportStorageUnsupported",
+            "exports hold documents only so far: leave out --include-file-storage",
+        ));
+    }
     let dir = snapshots_dir(&state)?;
     let engine = state.engine.clone();
     let _start = EXPORT_START.lock().await;

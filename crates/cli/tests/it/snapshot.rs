@@ -169,6 +169,16 @@ async fn the_snapshot_endpoints_need_the_admin_key_and_bound_uploads() {
         .await;
         assert_eq!(status, 401, "{path} with a wrong key");
     }
+    // File storage is not exported yet: asking for it is refused, not ignored.
+    let (status, _, body) = send(
+        "POST",
+        &format!("{}/api/export/request/zip?includeStorage=true", server.url),
+        Vec::new(),
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("ExportStorageUnsupported"));
     let (status, _, body) = send(
         "POST",
         &format!("{}/api/import/start_upload", server.url),
