@@ -10,16 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
+use crate::bench_sync::ServerProcess;
 
 /// Host and path of an `http://host/path` URL.
 fn split(url: &str) -> anyhow::Result<(String, String)> {
@@ -105,97 +96,81 @@ pub fn files_report(mib: u64) -> anyhow::Result<String> {
     let input = dir.path().join("upload.bin");
     write_file(&input, mib)?;
     let bytes = mib << 20;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "serve",
-            "--api-port",
-            "0",
-            "--site-port",
-            "0",
-            "--web-port",
-            "0",
-            "--print-log",
-            "false",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("FERROVEX_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let api = loop {
-        let line = lines.next().context("the server printed no API URL")??;
-        if let Some(url) = line.trim().strip_prefix("api:") {
-            break url.split_whitespace().next().unwrap_or_default().to_owned();
-        }
-    };
-    let outcome = (|| -> anyhow::Result<String> {
-        let rss_idle = peak_rss_mib(pid);
-        let (status, _, reply) = request_json(&api, "files:generateUploadUrl")?;
-        if status != 200 {
-            bail!("generateUploadUrl: {status} {reply}");
-        }
-        let url: serde_json::Value = serde_json::from_str(&reply)?;
-        let upload_url = url["value"].as_str().context("an upload URL")?.to_owned();
-        let started = Instant::now();
-        let (status, _, reply) = request("POST", &upload_url, Some((&input, bytes)))?;
-        let upload_secs = started.elapsed().as_secs_f64();
-        if status != 200 {
-            bail!("upload: {status} {reply}");
-        }
-        let rss_upload = peak_rss_mib(pid);
-        let stored: serde_json::Value = serde_json::from_str(&reply)?;
-        let id = stored["storageId"].as_str().context("a storageId")?;
-        let started = Instant::now();
-        let (status, got, _) = request("GET", &format!("{api}/api/storage/{id}"), None)?;
-        let download_secs = started.elapsed().as_secs_f64();
-        if status != 200 || got != bytes {
-            bail!("download: {status}, {got} of {bytes} bytes");
-        }
-        let rss_download = peak_rss_mib(pid);
-        let copy = dir.path().join("copy.bin");
-        let started = Instant::now();
-        std::fs::copy(&input, &copy)?;
-        std::fs::File::open(&copy)?.sync_all()?;
-        let copy_secs = started.elapsed().as_secs_f64();
-        let rate = |secs: f64| mib as f64 / secs.max(1e-9);
-        Ok([
-            format!("files suite: one {mib} MiB file; server peak memory (VmHWM) {rss_idle:.1} MiB idle"),
-            String::new(),
-            "| step | time | MiB/s | server peak memory after |".to_owned(),
-            "|---|---|---|---|".to_owned(),
-            format!("| upload (POST to the upload URL, hashed and fsynced) | {upload_secs:.2} s | {:.0} | {rss_upload:.1} MiB |", rate(upload_secs)),
-            format!("| download (GET the file URL) | {download_secs:.2} s | {:.0} | {rss_download:.1} MiB |", rate(download_secs)),
-            format!("| plain file copy + fsync (baseline) | {copy_secs:.2} s | {:.0} | - |", rate(copy_secs)),
-        ]
-        .join("\n"))
-    })();
-    let _ = child.kill();
-    let _ = child.wait();
-    outcome
+    let server = ServerProcess::start()?;
+    let api = server.url.clone();
+    let rss_idle = server.peak_rss_mib()?;
+    let upload_url = call(
+        &api,
+        "mutation",
+        "files:generateUploadUrl",
+        serde_json::json!({}),
+    )?;
+    let upload_url = upload_url.as_str().context("an upload URL")?.to_owned();
+    let started = Instant::now();
+    let (status, _, reply) = request("POST", &upload_url, Some((&input, bytes)))?;
+    let upload_secs = started.elapsed().as_secs_f64();
+    if status != 200 {
+        bail!("upload: {status} {reply}");
+    }
+    let rss_upload = server.peak_rss_mib()?;
+    let stored: serde_json::Value = serde_json::from_str(&reply)?;
+    let storage_id = stored["storageId"].as_str().context("a storageId")?;
+    // The file's URL comes from `get_url` (through the demo's files:list), not from its id.
+    call(
+        &api,
+        "mutation",
+        "files:save",
+        serde_json::json!({ "storageId": storage_id, "name": "bench.bin" }),
+    )?;
+    let listed = call(&api, "query", "files:list", serde_json::json!({}))?;
+    let file_url = listed[0]["url"].as_str().context("a file URL")?.to_owned();
+    let started = Instant::now();
+    let (status, got, _) = request("GET", &file_url, None)?;
+    let download_secs = started.elapsed().as_secs_f64();
+    if status != 200 || got != bytes {
+        bail!("download: {status}, {got} of {bytes} bytes");
+    }
+    let rss_download = server.peak_rss_mib()?;
+    let copy = dir.path().join("copy.bin");
+    let started = Instant::now();
+    std::fs::copy(&input, &copy)?;
+    std::fs::File::open(&copy)?.sync_all()?;
+    let copy_secs = started.elapsed().as_secs_f64();
+    let rate = |secs: f64| mib as f64 / secs.max(1e-9);
+    Ok([
+        format!("files suite: one {mib} MiB file; server peak memory (VmHWM) {rss_idle:.1} MiB idle"),
+        String::new(),
+        "| step | time | MiB/s | server peak memory after |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+        format!("| upload (POST to the upload URL, hashed and fsynced) | {upload_secs:.2} s | {:.0} | {rss_upload:.1} MiB |", rate(upload_secs)),
+        format!("| download (GET the file URL) | {download_secs:.2} s | {:.0} | {rss_download:.1} MiB |", rate(download_secs)),
+        format!("| plain file copy + fsync (baseline) | {copy_secs:.2} s | {:.0} | - |", rate(copy_secs)),
+    ]
+    .join("\n"))
 }
 
-fn request_json(api: &str, path: &str) -> anyhow::Result<(u16, u64, String)> {
+/// Calls a function over `POST /api/<kind>` and returns its value.
+fn call(
+    api: &str,
+    kind: &str,
+    path: &str,
+    args: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
     let (host, _) = split(api)?;
-    let body = serde_json::json!({ "path": path, "args": {} }).to_string();
+    let body = serde_json::json!({ "path": path, "args": args }).to_string();
     let mut socket = TcpStream::connect(&host)?;
     write!(
         socket,
-        "POST /api/mutation HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /api/{kind} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut text = String::new();
     socket.read_to_string(&mut text)?;
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((status, 0, body))
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let reply: serde_json::Value =
+        serde_json::from_str(body).with_context(|| format!("{path}: not a JSON reply: {text}"))?;
+    if reply["status"] != "success" {
+        bail!("{path}: {reply}");
+    }
+    Ok(reply["value"].clone())
 }

@@ -24,7 +24,7 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start() -> anyhow::Result<ServerProcess> {
+    pub(crate) fn start() -> anyhow::Result<ServerProcess> {
         Self::start_with(&[])
     }
 
@@ -66,17 +66,27 @@ impl ServerProcess {
         })
     }
 
-    fn rss_kib(&self) -> anyhow::Result<u64> {
+    /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+    fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let line = status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .context("no VmRSS")?;
+            .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+            .with_context(|| format!("no {field}"))?;
         Ok(line
             .split_whitespace()
             .nth(1)
-            .context("VmRSS value")?
+            .with_context(|| format!("{field} value"))?
             .parse()?)
+    }
+
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        self.status_kib("VmRSS")
+    }
+
+    /// The server's peak resident memory so far, MiB.
+    pub(crate) fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        Ok(self.status_kib("VmHWM")? as f64 / 1024.0)
     }
 
     pub(crate) fn ws_url(&self) -> String {

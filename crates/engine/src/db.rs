@@ -514,16 +514,7 @@ impl<'a> Query<'a> {
         name: &str,
         range: impl FnOnce(IndexRange) -> IndexRange,
     ) -> Result<Self, EngineError> {
-        let index = self
-            .state
-            .schema
-            .index(&self.index.table, name)
-            .ok_or_else(|| {
-                EngineError::BadDatabaseCall(format!(
-                    "table {} has no index {name:?} in the schema",
-                    self.index.table
-                ))
-            })?;
+        let index = self.declared_index(name)?;
         if index.search.is_some() {
             return Err(EngineError::BadDatabaseCall(format!(
                 "index {name:?} of table {} is a search index; use with_search_index",
@@ -535,6 +526,19 @@ impl<'a> Query<'a> {
         Ok(self)
     }
 
+    /// Index `name` of this query's table, as the schema declares it.
+    fn declared_index(&self, name: &str) -> Result<IndexDef, EngineError> {
+        self.state
+            .schema
+            .index(&self.index.table, name)
+            .ok_or_else(|| {
+                EngineError::BadDatabaseCall(format!(
+                    "table {} has no index {name:?} in the schema",
+                    self.index.table
+                ))
+            })
+    }
+
     /// A full-text search on search index `name` of this table, most relevant first
     /// (`|q| q.search("text", "hello").eq("channel", "general")`); see [`crate::search`].
     pub fn with_search_index(
@@ -542,16 +546,7 @@ impl<'a> Query<'a> {
         name: &str,
         filter: impl FnOnce(crate::search::SearchFilter) -> crate::search::SearchFilter,
     ) -> Result<crate::search::SearchQuery<'a>, EngineError> {
-        let index = self
-            .state
-            .schema
-            .index(&self.index.table, name)
-            .ok_or_else(|| {
-                EngineError::BadDatabaseCall(format!(
-                    "table {} has no search index {name:?} in the schema",
-                    self.index.table
-                ))
-            })?;
+        let index = self.declared_index(name)?;
         let Some(spec) = index.search.clone() else {
             return Err(EngineError::BadDatabaseCall(format!(
                 "index {name:?} of table {} is not a search index; use with_index",

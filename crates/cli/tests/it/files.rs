@@ -14,6 +14,31 @@ async fn the_files_suite_passes_with_the_official_clients_and_chromium() {
     crate::common::run_node_suite("files.test.mjs", "puppeteer-core", &[], 7).await;
 }
 
+/// An upload URL from the demo's `files:generateUploadUrl`.
+async fn upload_url(server: &Server) -> String {
+    let reply = call(server, "mutation", "files:generateUploadUrl", json!({})).await;
+    reply["value"].as_str().unwrap().to_owned()
+}
+
+/// An upload to `url` promising `length` bytes, of which `sent` are sent; the rest stays
+/// pending until the socket is dropped.
+fn start_upload(url: &str, length: usize, sent: usize) -> std::net::TcpStream {
+    let (host, path) = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    let mut socket = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        socket,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+    )
+    .unwrap();
+    socket.write_all(&vec![7u8; sent]).unwrap();
+    socket.flush().unwrap();
+    socket
+}
+
 fn count_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |e| e.count())
 }
@@ -31,23 +56,9 @@ fn blobs(storage: &std::path::Path) -> usize {
 async fn a_kill_9_mid_upload_leaves_no_half_file_and_the_restart_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let reply = call(&server, "mutation", "files:generateUploadUrl", json!({})).await;
-    let url = reply["value"].as_str().unwrap().to_owned();
-    let (host, path) = url
-        .strip_prefix("http://")
-        .unwrap()
-        .split_once('/')
-        .unwrap();
+    let url = upload_url(&server).await;
     // Promise 8 MiB, send 1 MiB, and leave the rest pending.
-    let mut socket = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        socket,
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        8 << 20
-    )
-    .unwrap();
-    socket.write_all(&vec![7u8; 1 << 20]).unwrap();
-    socket.flush().unwrap();
+    let socket = start_upload(&url, 8 << 20, 1 << 20);
     let storage = dir.path().join("storage");
     let tmp = storage.join("tmp");
     let mut waited = 0;
@@ -79,8 +90,7 @@ async fn a_kill_9_mid_upload_leaves_no_half_file_and_the_restart_cleans_up() {
 async fn the_dashboard_lists_stored_files_with_size_type_and_a_download_link() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let reply = call(&server, "mutation", "files:generateUploadUrl", json!({})).await;
-    let url = reply["value"].as_str().unwrap().to_owned();
+    let url = upload_url(&server).await;
     let (status, _, body) = crate::common::send(
         "POST",
         &url,
@@ -135,22 +145,9 @@ async fn the_dashboard_lists_stored_files_with_size_type_and_a_download_link() {
 async fn an_upload_url_takes_one_upload_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let reply = call(&server, "mutation", "files:generateUploadUrl", json!({})).await;
-    let url = reply["value"].as_str().unwrap().to_owned();
-    let (host, path) = url
-        .strip_prefix("http://")
-        .unwrap()
-        .split_once('/')
-        .unwrap();
+    let url = upload_url(&server).await;
     // The first upload is under way (headers and part of its body sent).
-    let mut first = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        first,
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n"
-    )
-    .unwrap();
-    first.write_all(&[b'a'; 1000]).unwrap();
-    first.flush().unwrap();
+    let first = start_upload(&url, 1_000_000, 1000);
     let tmp = dir.path().join("storage").join("tmp");
     let mut waited = 0;
     while count_files(&tmp) == 0 && waited < 200 {
